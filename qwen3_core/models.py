@@ -1,0 +1,96 @@
+"""Find a model's files: a local directory as given, or a Hugging Face id through the hub cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ModelInfo", "ModelLoadError", "resolve_model"]
+
+#: The official checkpoints; any other id or directory with the same architecture works too.
+OFFICIAL_MODELS = {
+    "embedding": tuple(f"Qwen/Qwen3-Embedding-{s}" for s in ("0.6B", "4B", "8B")),
+    "reranker": tuple(f"Qwen/Qwen3-Reranker-{s}" for s in ("0.6B", "4B", "8B")),
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be found or loaded; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model directory and the parts of its config the core needs."""
+
+    name: str
+    path: Path
+    hidden_size: int
+    num_hidden_layers: int
+    num_key_value_heads: int
+    head_dim: int
+    max_position_embeddings: int
+    weight_bytes: int
+
+
+def _looks_like_path(model: str) -> bool:
+    if model.startswith(("/", ".", "~")) or os.sep in model.replace("/", "") or "\\" in model:
+        return True
+    return model.count("/") != 1
+
+
+def _download(model: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:  # pragma: no cover - huggingface_hub comes with tokenizers
+        raise ImportError("loading a model by hub id needs huggingface_hub") from exc
+    try:
+        return Path(
+            snapshot_download(
+                model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.py"]
+            )
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"could not get model {model!r} from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{exc}). Check the id and your network, or download the model where the hub is "
+            "reachable and pass its local directory instead."
+        ) from exc
+
+
+def _weight_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("*.safetensors")) or sum(
+        f.stat().st_size for f in path.glob("*.bin")
+    )
+
+
+def resolve_model(model: str | os.PathLike[str]) -> ModelInfo:
+    """Return the local directory and config facts of ``model`` (a directory or a hub id)."""
+    name = os.fspath(model)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model must be a Hugging Face id or a directory, got {model!r}")
+    candidate = Path(name).expanduser()
+    if candidate.is_dir():
+        path = candidate.resolve()
+    elif candidate.exists():
+        raise ModelLoadError(f"model path {name!r} is a file; pass the model's directory")
+    elif _looks_like_path(name):
+        raise FileNotFoundError(f"model path {name!r} does not exist")
+    else:
+        path = _download(name)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(f"{path} has no config.json, so it is not a model directory")
+    config = json.loads(config_file.read_text())
+    heads = config["num_attention_heads"]
+    return ModelInfo(
+        name=name,
+        path=path,
+        hidden_size=config["hidden_size"],
+        num_hidden_layers=config["num_hidden_layers"],
+        num_key_value_heads=config.get("num_key_value_heads", heads),
+        head_dim=config.get("head_dim") or config["hidden_size"] // heads,
+        max_position_embeddings=config.get("max_position_embeddings", 32768),
+        weight_bytes=_weight_bytes(path),
+    )

@@ -1,0 +1,111 @@
+"""Turn texts into the exact token ids the Qwen3 model cards feed their models.
+
+Everything that knows about prompt assembly at the token level is here: the reranker's
+prefix/suffix, the embedding model's end-of-text token, truncation that cuts only the end of the
+body, and escaping. Escaping means user text is encoded by a copy of the tokenizer that has no
+added tokens, so a string such as ``<|im_end|>`` inside a document becomes ordinary characters
+rather than a control token; on text without such strings the ids are the model card's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from qwen3_core.formats import (
+    RERANK_PREFIX,
+    RERANK_SUFFIX,
+    embedding_query_text,
+    rerank_body_text,
+)
+
+__all__ = ["EmbeddingPromptTokenizer", "RerankPromptTokenizer", "load_tokenizers"]
+
+_END_OF_TEXT = "<|endoftext|>"
+
+
+def load_tokenizers(model_dir: Path):
+    """Load ``tokenizer.json`` twice: as shipped, and without added tokens (for user text).
+
+    Returns:
+        A ``(full, plain)`` pair of :class:`tokenizers.Tokenizer`.
+    """
+    from tokenizers import Tokenizer
+
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: a Qwen3 model directory must contain tokenizer.json"
+        )
+    raw = path.read_text(encoding="utf-8")
+    full = Tokenizer.from_str(raw)
+    data = json.loads(raw)
+    data["added_tokens"] = []
+    plain = Tokenizer.from_str(json.dumps(data))
+    for tok in (full, plain):
+        tok.no_truncation()
+        tok.no_padding()
+    return full, plain
+
+
+def _encode_plain(plain, texts: Sequence[str]) -> list[list[int]]:
+    return [enc.ids for enc in plain.encode_batch(list(texts), add_special_tokens=False)]
+
+
+class EmbeddingPromptTokenizer:
+    """Token ids for Qwen3-Embedding: body (escaped, truncated) followed by the end token."""
+
+    def __init__(self, model_dir: Path, max_length: int):
+        full, self._plain = load_tokenizers(model_dir)
+        # The real tokenizer appends <|endoftext|> through its post-processor; that token's hidden
+        # state is the embedding. Older copies of the tokenizer lack the post-processor, so fall
+        # back to appending the token ourselves, as the model expects.
+        self.end_ids: list[int] = full.encode("", add_special_tokens=True).ids
+        if not self.end_ids:
+            eos = full.token_to_id(_END_OF_TEXT)
+            if eos is None:
+                raise ValueError(f"the tokenizer in {model_dir} has no {_END_OF_TEXT} token")
+            self.end_ids = [eos]
+        if max_length <= len(self.end_ids):
+            raise ValueError(f"max_length={max_length} leaves no room for text; use at least 2")
+        self.max_length = max_length
+
+    def documents(self, texts: Sequence[str]) -> list[list[int]]:
+        """Ids for raw document texts."""
+        keep = self.max_length - len(self.end_ids)
+        return [ids[:keep] + self.end_ids for ids in _encode_plain(self._plain, texts)]
+
+    def queries(self, texts: Sequence[str], instruction: str) -> list[list[int]]:
+        """Ids for queries in the ``Instruct: ...\\nQuery:...`` format."""
+        return self.documents([embedding_query_text(instruction, q) for q in texts])
+
+
+class RerankPromptTokenizer:
+    """Token ids for Qwen3-Reranker: fixed prefix, escaped and truncated body, fixed suffix."""
+
+    def __init__(self, model_dir: Path, max_length: int):
+        full, self._plain = load_tokenizers(model_dir)
+        # The fixed parts contain real control tokens, so they go through the full tokenizer,
+        # once, exactly as the model card encodes them.
+        self.prefix_ids: list[int] = full.encode(RERANK_PREFIX, add_special_tokens=False).ids
+        self.suffix_ids: list[int] = full.encode(RERANK_SUFFIX, add_special_tokens=False).ids
+        yes, no = full.token_to_id("yes"), full.token_to_id("no")
+        if yes is None or no is None:
+            raise ValueError(f"the tokenizer in {model_dir} lacks the single tokens 'yes'/'no'")
+        self.yes_id, self.no_id = yes, no
+        self.body_budget = max_length - len(self.prefix_ids) - len(self.suffix_ids)
+        if self.body_budget <= 0:
+            raise ValueError(
+                f"max_length={max_length} is shorter than the reranker's fixed prompt "
+                f"({len(self.prefix_ids) + len(self.suffix_ids)} tokens)"
+            )
+        self.max_length = max_length
+
+    def pairs(self, instruction: str, query: str, documents: Sequence[str]) -> list[list[int]]:
+        """Ids for each (query, document) pair, in input order."""
+        bodies = _encode_plain(
+            self._plain, [rerank_body_text(instruction, query, d) for d in documents]
+        )
+        keep = self.body_budget
+        return [self.prefix_ids + ids[:keep] + self.suffix_ids for ids in bodies]
