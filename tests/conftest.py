@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny random-weight Qwen3 models built once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen3_core.tiny_models import build_tiny_models
+
+#: vLLM's torch.compile warm-up adds ~40 s per engine on this CPU and changes no number, so the
+#: suite runs vLLM eagerly. Every test uses these same kwargs, so engines are shared.
+VLLM_KWARGS = {"enforce_eager": True}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Paths of the tiny embedding and reranker models (``.embedding``, ``.reranker``)."""
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+def _open(cls, path, backend):
+    kwargs = VLLM_KWARGS if backend == "vllm" else None
+    return cls(path, backend=backend, dtype="float32", engine_kwargs=kwargs)
+
+
+# Session fixtures hold one reference to each engine for the whole run, so a test (or an
+# integration wrapper) that opens the same model with the same settings reuses the running
+# engine instead of starting a new one.
+@pytest.fixture(scope="session", params=["transformers", "vllm"])
+def embedder(request, tiny_models):
+    """A float32 Qwen3Embedder on each backend."""
+    from qwen3_core import Qwen3Embedder
+
+    with _open(Qwen3Embedder, tiny_models.embedding, request.param) as emb:
+        yield emb
+
+
+@pytest.fixture(scope="session", params=["transformers", "vllm"])
+def reranker(request, tiny_models):
+    """A float32 Qwen3Reranker on each backend."""
+    from qwen3_core import Qwen3Reranker
+
+    with _open(Qwen3Reranker, tiny_models.reranker, request.param) as rr:
+        yield rr
+
+
+@pytest.fixture(scope="session")
+def vllm_embedder(tiny_models):
+    """The float32 vLLM embedder the whole session shares."""
+    from qwen3_core import Qwen3Embedder
+
+    with _open(Qwen3Embedder, tiny_models.embedding, "vllm") as emb:
+        yield emb
+
+
+@pytest.fixture(scope="session")
+def vllm_reranker(tiny_models):
+    """The float32 vLLM reranker the whole session shares."""
+    from qwen3_core import Qwen3Reranker
+
+    with _open(Qwen3Reranker, tiny_models.reranker, "vllm") as rr:
+        yield rr

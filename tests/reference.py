@@ -1,0 +1,99 @@
+"""The model cards' formulas, written out independently of the code under test.
+
+One text at a time, float32, Hugging Face transformers, exactly as the Qwen3-Embedding and
+Qwen3-Reranker model cards compute them. The one deliberate difference: user text is tokenised
+with ``split_special_tokens=True``, because the project treats documents, queries and
+instructions as untrusted text in which ``<|im_end|>`` must stay plain characters.
+Nothing here imports qwen3_core.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+TASK = "Given a web search query, retrieve relevant passages that answer the query"
+
+PREFIX = (
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
+    'and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
+    "<|im_start|>user\n"
+)
+SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+
+
+@functools.lru_cache(maxsize=4)
+def _reranker(path: str):
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    return tokenizer, model
+
+
+@functools.lru_cache(maxsize=4)
+def _embedder(path: str):
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+    return tokenizer, model
+
+
+def rerank_input_ids(path, query, document, instruction=None, max_length=8192) -> list[int]:
+    """The model card's token ids for one pair."""
+    tokenizer, _ = _reranker(str(path))
+    prefix_tokens = tokenizer.encode(PREFIX, add_special_tokens=False)
+    suffix_tokens = tokenizer.encode(SUFFIX, add_special_tokens=False)
+    text = f"<Instruct>: {instruction or TASK}\n<Query>: {query}\n<Document>: {document}"
+    body = tokenizer(
+        [text],
+        padding=False,
+        truncation="longest_first",
+        return_attention_mask=False,
+        max_length=max_length - len(prefix_tokens) - len(suffix_tokens),
+        split_special_tokens=True,
+    )["input_ids"][0]
+    return prefix_tokens + body + suffix_tokens
+
+
+@torch.inference_mode()
+def rerank_score(path, query, document, instruction=None, max_length=8192) -> float:
+    """softmax([no, yes]) at the last position, as the model card computes it."""
+    tokenizer, model = _reranker(str(path))
+    ids = rerank_input_ids(path, query, document, instruction, max_length)
+    logits = model(torch.tensor([ids])).logits[:, -1, :]
+    yes = logits[:, tokenizer.convert_tokens_to_ids("yes")]
+    no = logits[:, tokenizer.convert_tokens_to_ids("no")]
+    return float(torch.log_softmax(torch.stack([no, yes], dim=1), dim=1)[:, 1].exp()[0])
+
+
+def rerank_scores(path, query, documents, instruction=None, max_length=8192) -> list[float]:
+    return [rerank_score(path, query, d, instruction, max_length) for d in documents]
+
+
+def embedding_input_ids(path, text, max_length=8192) -> list[int]:
+    """The embedding tokenizer appends <|endoftext|> itself; truncation keeps it."""
+    tokenizer, _ = _embedder(str(path))
+    return tokenizer(
+        [text], truncation=True, max_length=max_length, split_special_tokens=True
+    )["input_ids"][0]
+
+
+@torch.inference_mode()
+def embed(path, text, max_length=8192, dimensions=None) -> np.ndarray:
+    """Last-token pooling, optional Matryoshka cut, L2 normalisation."""
+    _, model = _embedder(str(path))
+    ids = embedding_input_ids(path, text, max_length)
+    hidden = model(torch.tensor([ids])).last_hidden_state[:, -1]
+    if dimensions is not None:
+        hidden = hidden[:, :dimensions]
+    return F.normalize(hidden, p=2, dim=1)[0].numpy()
+
+
+def query_text(query: str, instruction=None) -> str:
+    return f"Instruct: {instruction or TASK}\nQuery:{query}"
+
+
+def embed_query(path, query, instruction=None, max_length=8192, dimensions=None) -> np.ndarray:
+    return embed(path, query_text(query, instruction), max_length, dimensions)
