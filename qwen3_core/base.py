@@ -54,6 +54,10 @@ class Qwen3Model:
         """The backend actually running the model (``auto`` resolved)."""
         return self._engine().backend
 
+    def shares_engine_with(self, other: Qwen3Model) -> bool:
+        """True when ``other`` runs on the very same engine instance as this object."""
+        return self._shared is not None and self._shared is other._shared
+
     def close(self) -> None:
         """Release the engine; it shuts down when no other wrapper of it is open."""
         shared, self._shared = self._shared, None
