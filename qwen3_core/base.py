@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from qwen3_core.engines import SharedEngine, open_engine
@@ -26,6 +27,10 @@ class Qwen3Model:
         instruction: str | None = None,
         max_length: int = 8192,
         engine_kwargs: dict[str, Any] | None = None,
+        *,
+        base_url: str | Sequence[str] | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
     ):
         self.instruction: str = check_instruction(instruction, DEFAULT_INSTRUCTION)
         self.info: ModelInfo = resolve_model(model)
@@ -37,8 +42,12 @@ class Qwen3Model:
                              f"of {self.info.name}")
         self.max_length = max_length
         self._check_settings()
+        http = None
+        if base_url is not None:
+            urls = [base_url] if isinstance(base_url, str) else list(base_url)
+            http = {"base_url": urls, "api_key": api_key, "timeout": timeout}
         self._shared: SharedEngine | None = open_engine(
-            self._kind, self.info, backend, dtype, max_length, engine_kwargs
+            self._kind, self.info, backend, dtype, max_length, engine_kwargs, http
         )
 
     def _check_settings(self) -> None:

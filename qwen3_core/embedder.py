@@ -19,13 +19,16 @@ class Qwen3Embedder(Qwen3Model):
 
     Args:
         model: Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a directory.
-        backend: ``"auto"``, ``"vllm"`` or ``"transformers"``.
+        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
         dtype: ``"auto"`` (bf16 where the hardware computes it natively), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``.
         instruction: Task instruction for queries; the model card's default when None.
         dimensions: Keep the first ``dimensions`` values and renormalise (Matryoshka).
         max_length: Longest input in tokens; longer texts lose their end.
         engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
+        base_url: URL or list of URLs of vLLM servers (``qwen3-rag serve``); selects ``http``.
+        api_key: Bearer token for those servers.
+        timeout: Seconds before an http request to a server counts as failed.
 
     Example:
         >>> with Qwen3Embedder("Qwen/Qwen3-Embedding-0.6B") as emb:  # doctest: +SKIP
@@ -45,9 +48,14 @@ class Qwen3Embedder(Qwen3Model):
         dimensions: int | None = None,
         max_length: int = 8192,
         engine_kwargs: dict[str, Any] | None = None,
+        *,
+        base_url: str | Sequence[str] | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
     ):
         self.dimensions = dimensions
-        super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs)
+        super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs,
+                         base_url=base_url, api_key=api_key, timeout=timeout)
 
     def _check_settings(self) -> None:
         self.dimensions = check_dimensions(self.dimensions, self.info.hidden_size)

@@ -28,7 +28,7 @@ __all__ = ["BACKENDS", "SharedEngine", "choose_backend", "open_engine"]
 
 logger = logging.getLogger("qwen3_core")
 
-BACKENDS = ("auto", "vllm", "transformers")
+BACKENDS = ("auto", "vllm", "transformers", "http")
 
 T = TypeVar("T")
 
@@ -48,16 +48,28 @@ class SharedEngine:
     )
 
     def call(self, method: str, *args: Any) -> Any:
-        """Call an engine method, one caller at a time."""
+        """Call an engine method, one caller at a time unless the engine is thread-safe."""
+        if getattr(self.engine, "thread_safe", False):
+            return getattr(self._live_engine(), method)(*args)
         with self.lock:
-            if self.engine is None:
-                raise RuntimeError("this model has been closed")
-            return getattr(self.engine, method)(*args)
+            return getattr(self._live_engine(), method)(*args)
 
     async def acall(self, method: str, *args: Any) -> Any:
-        """Like :meth:`call`, on the engine's worker thread, without blocking the event loop."""
+        """Like :meth:`call` without blocking the event loop.
+
+        Engines with native async methods (``a<method>``, the http backend) are awaited directly;
+        the others run on the engine's single worker thread.
+        """
+        native = getattr(self.engine, f"a{method}", None)
+        if native is not None:
+            return await native(*args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.call, method, *args)
+
+    def _live_engine(self) -> Any:
+        if self.engine is None:
+            raise RuntimeError("this model has been closed")
+        return self.engine
 
     def release(self) -> None:
         """Drop one reference; the last one closes the engine."""
@@ -91,12 +103,16 @@ def _vllm_unusable_reason() -> str | None:
     return None
 
 
-def choose_backend(backend: str) -> tuple[str, str]:
+def choose_backend(backend: str, base_url: object = None) -> tuple[str, str]:
     """Return ``(backend, why)`` for a requested backend name."""
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not valid; choose one of {', '.join(BACKENDS)}")
+    if backend == "http" and not base_url:
+        raise ValueError("backend='http' needs base_url, the URL (or list of URLs) of vLLM servers")
     if backend != "auto":
         return backend, "requested"
+    if base_url:
+        return "http", "base_url was given"
     reason = _vllm_unusable_reason()
     if reason is None:
         return "vllm", "vLLM is installed and can run here"
@@ -108,9 +124,13 @@ def _settings_key(engine_kwargs: dict[str, Any] | None) -> str:
 
 
 def _build(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
-           engine_kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
+           engine_kwargs: dict[str, Any] | None, http: dict[str, Any]) -> tuple[Any, Any]:
     prompt_class = RerankPromptTokenizer if kind == "reranker" else EmbeddingPromptTokenizer
     prompts = prompt_class(info.path, max_length)
+    if backend == "http":
+        from qwen3_core.engines.http_backend import HttpEngine
+
+        return HttpEngine(kind, info, max_length=max_length, **http), prompts
     if backend == "vllm":
         from qwen3_core.engines.vllm_backend import VllmEngine
 
@@ -122,7 +142,8 @@ def _build(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int
 
 
 def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
-                engine_kwargs: dict[str, Any] | None = None) -> SharedEngine:
+                engine_kwargs: dict[str, Any] | None = None,
+                http: dict[str, Any] | None = None) -> SharedEngine:
     """Return the shared engine for these settings, starting it on first use.
 
     Args:
@@ -132,19 +153,21 @@ def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length
         dtype: A dtype name (see :mod:`qwen3_core.engines.dtypes`).
         max_length: Longest prompt in tokens.
         engine_kwargs: Passed to the engine constructor unchanged.
+        http: ``base_url``, ``api_key`` and ``timeout`` for the http backend.
     """
-    chosen, why = choose_backend(backend)
+    http = http or {}
+    chosen, why = choose_backend(backend, http.get("base_url"))
     on_gpu = has_nvidia_gpu()
     resolved_dtype = resolve_dtype(dtype, on_gpu)
     with _registry_lock:
         for attempt in (chosen, "transformers") if backend == "auto" else (chosen,):
             key = (kind, str(info.path), attempt, resolved_dtype, max_length,
-                   _settings_key(engine_kwargs))
+                   _settings_key(engine_kwargs), _settings_key(http) if attempt == "http" else "")
             shared = _registry.get(key)
             if shared is None:
                 try:
                     engine, prompts = _build(kind, info, attempt, resolved_dtype, max_length,
-                                             engine_kwargs)
+                                             engine_kwargs, http)
                 except Exception as exc:
                     if attempt == "transformers" or backend != "auto":
                         raise
