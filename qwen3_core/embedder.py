@@ -97,7 +97,8 @@ class Qwen3Embedder(Qwen3Model):
         return self._engine().prompts.queries(texts, instruction)
 
     def _document_ids(self, documents: Sequence[str]) -> list[list[int]]:
-        return self._engine().prompts.documents(check_texts(documents, "documents"))
+        texts = check_texts(documents, "documents")
+        return self._engine().prompts.documents(texts)
 
     def _finish(self, vectors: np.ndarray | None) -> np.ndarray:
         if vectors is None:

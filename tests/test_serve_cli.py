@@ -1,0 +1,89 @@
+"""``qwen3-rag serve`` flags, without starting a server (``--dry-run``).
+
+The flags a server needs are checked against the vLLM settings the model card and the in-process
+engine use; starting real servers is ``test_http_backend.py``'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwen3_rag.cli import build_parser, main
+from qwen3_rag.serve import vllm_flags
+
+
+def _plain_command(capsys, argv: list[str]) -> list[str]:
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    command = next(line for line in lines if "vllm.entrypoints.openai.api_server" in line)
+    return shlex.split(command)
+
+
+def _value(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_reranker_server_flags(capsys, tiny_models):
+    model = str(tiny_models.reranker)
+    command = _plain_command(capsys, ["serve", "reranker", "--model", model, "--dry-run"])
+    assert command[:3] == ["python", "-m", "vllm.entrypoints.openai.api_server"]
+    assert _value(command, "--model") == model
+    assert _value(command, "--served-model-name") == model
+    assert _value(command, "--port") == "8001"
+    assert _value(command, "--runner") == "pooling"
+    assert json.loads(_value(command, "--hf-overrides")) == {
+        "architectures": ["Qwen3ForSequenceClassification"],
+        "classifier_from_token": ["no", "yes"],
+        "is_original_qwen3_reranker": True,
+    }
+    assert json.loads(_value(command, "--pooler-config"))["pooling_type"] == "LAST"
+    assert "--enable-prefix-caching" in command
+    assert int(_value(command, "--kv-cache-memory-bytes")) > 0
+
+
+def test_embedding_server_flags_and_passthrough(capsys, tiny_models):
+    argv = ["serve", "embedding", "--model", str(tiny_models.embedding), "--port", "9123",
+            "--host", "0.0.0.0", "--dtype", "float32", "--max-length", "4096",
+            "--served-model-name", "emb", "--dry-run", "--", "--enforce-eager",
+            "--max-num-seqs", "8"]
+    command = _plain_command(capsys, argv)
+    assert "--hf-overrides" not in command
+    assert _value(command, "--served-model-name") == "emb"
+    assert (_value(command, "--host"), _value(command, "--port")) == ("0.0.0.0", "9123")
+    assert _value(command, "--dtype") == "float32"
+    assert _value(command, "--max-model-len") == "4096"
+    assert command[-3:] == ["--enforce-eager", "--max-num-seqs", "8"]
+
+
+def test_vllm_flags_spelling():
+    flags = vllm_flags({"model": "m", "enforce_eager": True, "enable_prefix_caching": False,
+                        "max_model_len": 512, "hf_overrides": {"a": [1]}, "_private": 1,
+                        "seed": None})
+    assert flags == ["--enforce-eager", "--no-enable-prefix-caching", "--max-model-len", "512",
+                     "--hf-overrides", '{"a":[1]}']
+
+
+def test_model_and_kind_are_required():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "reranker"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "classifier", "--model", "x"])
+
+
+def test_exits_with_the_servers_status(tiny_models):
+    # vLLM itself rejects the unknown flag (argparse status 2) before loading anything.
+    script = Path(sys.executable).with_name("qwen3-rag")
+    result = subprocess.run(
+        [str(script), "serve", "embedding", "--model", str(tiny_models.embedding), "--port", "0",
+         "--", "--no-such-vllm-flag"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "--no-such-vllm-flag" in result.stderr
+    assert "python -m vllm.entrypoints.openai.api_server" in result.stdout
