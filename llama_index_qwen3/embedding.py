@@ -1,0 +1,187 @@
+"""``Qwen3Embedding``: Qwen3-Embedding as a LlamaIndex embedding model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+
+from qwen3_core import Qwen3Embedder
+
+__all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
+
+DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
+
+# The engine cuts batches to its own token budget, so LlamaIndex's batches only need to be
+# large enough to keep it busy.
+DEFAULT_EMBED_BATCH_SIZE = 128
+
+
+class Qwen3Embedding(BaseEmbedding):
+    """Qwen3-Embedding for LlamaIndex indexes and retrievers.
+
+    Queries are embedded with the task instruction, as the model card prescribes; documents
+    (node texts) are embedded as they are. Batch and async calls go to the engine as one batch.
+
+    Args:
+        model: Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a directory.
+            ``model_name`` is accepted as well, as in other LlamaIndex embeddings.
+        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
+        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        instruction: Task instruction for queries; the model card's default when None.
+        dimensions: Keep the first ``dimensions`` values of each vector (Matryoshka).
+        base_url: URL (or list of URLs) of vLLM servers; selects the ``http`` backend.
+        embed_batch_size: Texts per call to the engine.
+        max_length: Longest input in tokens; longer texts lose their end.
+        engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
+        api_key: Bearer token for the vLLM servers of ``base_url``.
+        timeout: Seconds before an http request counts as failed.
+        **kwargs: Other :class:`BaseEmbedding` fields (``callback_manager``, ``num_workers``...).
+
+    Example:
+        >>> from llama_index.core import Settings  # doctest: +SKIP
+        >>> Settings.embed_model = Qwen3Embedding("Qwen/Qwen3-Embedding-0.6B")  # doctest: +SKIP
+    """
+
+    # The fields that choose the engine are frozen: it starts once, in __init__.
+    model_name: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="Qwen3-Embedding model id or directory.",
+        frozen=True,
+    )
+    backend: str = Field(
+        default="auto", description="Backend: auto, vllm, transformers or http.", frozen=True
+    )
+    dtype: str = Field(default="auto", description="Weights dtype, or auto.", frozen=True)
+    instruction: str | None = Field(
+        default=None,
+        description="Task instruction prefixed to queries; the model card's default when None.",
+    )
+    dimensions: int | None = Field(
+        default=None,
+        description="Matryoshka size: keep this many leading values.",
+        frozen=True,
+    )
+    max_length: int = Field(default=8192, description="Longest input in tokens.", frozen=True)
+    base_url: str | list[str] | None = Field(
+        default=None, description="URL or URLs of vLLM servers (http backend).", frozen=True
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="Bearer token for the vLLM servers.",
+        exclude=True,
+        repr=False,
+        frozen=True,
+    )
+    timeout: float = Field(default=60.0, description="Seconds per http request.", frozen=True)
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments passed to the engine unchanged.",
+        frozen=True,
+    )
+
+    _embedder: Qwen3Embedder = PrivateAttr()
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        backend: str = "auto",
+        dtype: str = "auto",
+        instruction: str | None = None,
+        dimensions: int | None = None,
+        base_url: str | list[str] | None = None,
+        embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
+        *,
+        model_name: str | os.PathLike[str] | None = None,
+        max_length: int = 8192,
+        engine_kwargs: dict[str, Any] | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            model_name=_model_name(model, model_name),
+            backend=backend,
+            dtype=dtype,
+            instruction=instruction,
+            dimensions=dimensions,
+            max_length=max_length,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            engine_kwargs=dict(engine_kwargs or {}),
+            embed_batch_size=embed_batch_size,
+            **kwargs,
+        )
+        self._embedder = Qwen3Embedder(
+            self.model_name,
+            backend=backend,
+            dtype=dtype,
+            instruction=instruction,
+            dimensions=dimensions,
+            max_length=max_length,
+            engine_kwargs=engine_kwargs,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+        )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Qwen3Embedding"
+
+    @property
+    def embedder(self) -> Qwen3Embedder:
+        """The core embedder doing the work (for ``shares_engine_with`` and direct use)."""
+        return self._embedder
+
+    @property
+    def embedding_size(self) -> int:
+        """Length of the vectors this model returns."""
+        return self._embedder.embedding_size
+
+    def close(self) -> None:
+        """Release the engine; it shuts down when no other wrapper of it is open."""
+        self._embedder.close()
+
+    def __enter__(self) -> Qwen3Embedding:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- queries: with the instruction --------------------------------------------------------
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embedder.embed_queries([query], self.instruction)[0].tolist()
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._embedder.aembed_queries([query], self.instruction))[0].tolist()
+
+    # -- texts (documents, nodes): raw --------------------------------------------------------
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embedder.embed_documents([text])[0].tolist()
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._embedder.aembed_documents([text]))[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._embedder.embed_documents(texts).tolist()
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return (await self._embedder.aembed_documents(texts)).tolist()
+
+
+def _model_name(
+    model: str | os.PathLike[str] | None, model_name: str | os.PathLike[str] | None
+) -> str:
+    """The one model named by ``model`` or its LlamaIndex alias ``model_name``."""
+    if model is not None and model_name is not None and os.fspath(model) != os.fspath(model_name):
+        raise ValueError(
+            f"model={model!r} and model_name={model_name!r} disagree; pass only one of them"
+        )
+    chosen = model if model is not None else model_name
+    return os.fspath(chosen) if chosen is not None else DEFAULT_EMBEDDING_MODEL

@@ -1,0 +1,254 @@
+"""``Qwen3Rerank``: Qwen3-Reranker as a LlamaIndex node postprocessor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+
+from qwen3_core import Qwen3Reranker, RerankResult
+
+__all__ = ["DEFAULT_RERANK_MODEL", "Qwen3Rerank"]
+
+DEFAULT_RERANK_MODEL = "Qwen/Qwen3-Reranker-0.6B"
+
+dispatcher = get_dispatcher(__name__)
+
+
+class Qwen3Rerank(BaseNodePostprocessor):
+    """Reorders retrieved nodes by Qwen3-Reranker's probability that each answers the query.
+
+    Use it as the second stage after a vector store's recall, for example in
+    ``index.as_query_engine(similarity_top_k=20, node_postprocessors=[Qwen3Rerank(top_n=3)])``.
+    It returns new ``NodeWithScore`` objects, best first, whose score is the reranker's P(yes) in
+    [0, 1]; the nodes and scores passed in are left as they were.
+
+    Args:
+        model: Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a directory.
+        top_n: Keep at most this many nodes; all when None.
+        score_threshold: Drop nodes scoring below this value in [0, 1].
+        keep_retrieval_score: Copy each node's first-stage score to
+            ``metadata["retrieval_score"]`` of the returned node.
+        instruction: Task instruction; the model card's default when None.
+        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
+        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        base_url: URL (or list of URLs) of vLLM servers; selects the ``http`` backend.
+        max_length: Longest prompt in tokens; longer node texts lose their end.
+        engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
+        api_key: Bearer token for the vLLM servers of ``base_url``.
+        timeout: Seconds before an http request counts as failed.
+        **kwargs: Other :class:`BaseNodePostprocessor` fields (``callback_manager``).
+    """
+
+    # The fields that choose the engine are frozen: it starts once, in __init__. The others are
+    # read on every call.
+    model: str = Field(
+        default=DEFAULT_RERANK_MODEL,
+        description="Qwen3-Reranker model id or directory.",
+        frozen=True,
+    )
+    top_n: int | None = Field(
+        default=2, gt=0, description="Number of nodes to return, best first; all when None."
+    )
+    score_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Drop nodes scoring below this probability."
+    )
+    keep_retrieval_score: bool = Field(
+        default=False,
+        description="Keep the first-stage score in metadata['retrieval_score'].",
+    )
+    instruction: str | None = Field(
+        default=None, description="Task instruction; the model card's default when None."
+    )
+    backend: str = Field(
+        default="auto", description="Backend: auto, vllm, transformers or http.", frozen=True
+    )
+    dtype: str = Field(default="auto", description="Weights dtype, or auto.", frozen=True)
+    max_length: int = Field(default=8192, description="Longest prompt in tokens.", frozen=True)
+    base_url: str | list[str] | None = Field(
+        default=None, description="URL or URLs of vLLM servers (http backend).", frozen=True
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="Bearer token for the vLLM servers.",
+        exclude=True,
+        repr=False,
+        frozen=True,
+    )
+    timeout: float = Field(default=60.0, description="Seconds per http request.", frozen=True)
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments passed to the engine unchanged.",
+        frozen=True,
+    )
+
+    _reranker: Qwen3Reranker = PrivateAttr()
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_RERANK_MODEL,
+        top_n: int | None = 2,
+        score_threshold: float | None = None,
+        keep_retrieval_score: bool = False,
+        instruction: str | None = None,
+        backend: str = "auto",
+        dtype: str = "auto",
+        base_url: str | list[str] | None = None,
+        *,
+        max_length: int = 8192,
+        engine_kwargs: dict[str, Any] | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            model=os.fspath(model),
+            top_n=top_n,
+            score_threshold=score_threshold,
+            keep_retrieval_score=keep_retrieval_score,
+            instruction=instruction,
+            backend=backend,
+            dtype=dtype,
+            max_length=max_length,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            engine_kwargs=dict(engine_kwargs or {}),
+            **kwargs,
+        )
+        self._reranker = Qwen3Reranker(
+            self.model,
+            backend=backend,
+            dtype=dtype,
+            instruction=instruction,
+            max_length=max_length,
+            engine_kwargs=engine_kwargs,
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+        )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Qwen3Rerank"
+
+    @property
+    def reranker(self) -> Qwen3Reranker:
+        """The core reranker doing the work (for ``shares_engine_with`` and direct use)."""
+        return self._reranker
+
+    def close(self) -> None:
+        """Release the engine; it shuts down when no other wrapper of it is open."""
+        self._reranker.close()
+
+    def __enter__(self) -> Qwen3Rerank:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _postprocess_nodes(
+        self,
+        nodes: list[NodeWithScore],
+        query_bundle: QueryBundle | None = None,
+    ) -> list[NodeWithScore]:
+        query = _query_text(query_bundle)
+        self._emit_start(nodes, query_bundle)
+        if not nodes:
+            return self._emit_end([])
+        texts = _node_texts(nodes)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
+        ) as event:
+            results = self._reranker.rerank(
+                query, texts, self.top_n, self.score_threshold, self.instruction
+            )
+            reranked = self._rescored(nodes, results)
+            event.on_end(payload={EventPayload.NODES: reranked})
+        return self._emit_end(reranked)
+
+    @dispatcher.span
+    async def _apostprocess_nodes(
+        self,
+        nodes: list[NodeWithScore],
+        query_bundle: QueryBundle | None = None,
+    ) -> list[NodeWithScore]:
+        query = _query_text(query_bundle)
+        self._emit_start(nodes, query_bundle)
+        if not nodes:
+            return self._emit_end([])
+        texts = _node_texts(nodes)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
+        ) as event:
+            results = await self._reranker.arerank(
+                query, texts, self.top_n, self.score_threshold, self.instruction
+            )
+            reranked = self._rescored(nodes, results)
+            event.on_end(payload={EventPayload.NODES: reranked})
+        return self._emit_end(reranked)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _emit_start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
+        dispatcher.event(
+            ReRankStartEvent(
+                query=query_bundle,
+                nodes=nodes,
+                top_n=self.top_n if self.top_n is not None else len(nodes),
+                model_name=self.model,
+            )
+        )
+
+    @staticmethod
+    def _emit_end(reranked: list[NodeWithScore]) -> list[NodeWithScore]:
+        dispatcher.event(ReRankEndEvent(nodes=reranked))
+        return reranked
+
+    def _callback_payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
+        return {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: self.model,
+            EventPayload.QUERY_STR: query,
+            EventPayload.TOP_K: self.top_n,
+        }
+
+    def _rescored(
+        self, nodes: list[NodeWithScore], results: Sequence[RerankResult]
+    ) -> list[NodeWithScore]:
+        """New NodeWithScores in the reranker's order, leaving the caller's objects unchanged."""
+        return [
+            NodeWithScore(node=self._returned_node(nodes[result.index]), score=result.score)
+            for result in results
+        ]
+
+    def _returned_node(self, original: NodeWithScore) -> BaseNode:
+        if not self.keep_retrieval_score:
+            return original.node
+        # A copy with its own metadata dict, so the caller's node does not gain the key.
+        metadata = {**original.node.metadata, "retrieval_score": original.score}
+        return original.node.model_copy(update={"metadata": metadata})
+
+
+def _query_text(query_bundle: QueryBundle | None) -> str:
+    """The query string, or a ValueError saying how to pass one."""
+    if query_bundle is None:
+        raise ValueError(
+            "Qwen3Rerank needs the query to rerank against: call "
+            "postprocess_nodes(nodes, query_str=...) or pass a QueryBundle"
+        )
+    if not query_bundle.query_str.strip():
+        raise ValueError("the query is empty or whitespace only; pass the text to search for")
+    return query_bundle.query_str
+
+
+def _node_texts(nodes: list[NodeWithScore]) -> list[str]:
+    """What the reranker reads: each node's text with its embed-visible metadata."""
+    return [item.node.get_content(metadata_mode=MetadataMode.EMBED) for item in nodes]
