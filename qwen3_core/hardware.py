@@ -8,7 +8,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["cpu_flags", "cpu_supports_bf16", "has_nvidia_gpu", "total_memory_bytes"]
+__all__ = [
+    "cpu_flags",
+    "cpu_supports_bf16",
+    "gpu_total_memory_bytes",
+    "has_nvidia_gpu",
+    "total_memory_bytes",
+]
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,4 +59,23 @@ def total_memory_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def gpu_total_memory_bytes() -> int:
+    """Memory of the first visible NVIDIA GPU in bytes (0 if unknown).
+
+    Asked of nvidia-smi rather than torch, so the parent process does not initialise CUDA before
+    vLLM starts its workers.
+    """
+    if not shutil.which("nvidia-smi"):
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    command = ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+    if visible:
+        command.append(f"--id={visible}")
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+        return int(out.stdout.split()[0]) << 20  # MiB
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return 0

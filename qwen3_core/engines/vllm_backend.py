@@ -10,7 +10,7 @@ import numpy as np
 
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.engines.sizing import cpu_kv_cache_bytes, gpu_share
-from qwen3_core.hardware import has_nvidia_gpu
+from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu
 from qwen3_core.models import ModelInfo
 
 __all__ = ["RERANKER_HF_OVERRIDES", "VllmEngine", "vllm_engine_args"]
@@ -49,14 +49,12 @@ def vllm_engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) ->
     }
     if kind == "reranker":
         args["hf_overrides"] = dict(RERANKER_HF_OVERRIDES)
-    if on_gpu:
-        import torch
-
-        share = gpu_share(info, resolved, max_length, torch.cuda.mem_get_info()[1])
+    if on_gpu and gpu_total_memory_bytes():
+        share = gpu_share(info, resolved, max_length, gpu_total_memory_bytes())
         args["gpu_memory_utilization"] = share.fraction
         args["kv_cache_memory_bytes"] = share.kv_cache_bytes
         args["_gpu_share"] = share
-    else:
+    elif not on_gpu:
         args["block_size"] = _CPU_BLOCK_SIZE
         args["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(info, resolved, max_length)
     return args
