@@ -24,8 +24,11 @@ def test_package_is_typed():
 
 
 def test_import_loads_neither_torch_nor_vllm():
-    code = ("import sys, langchain_qwen3; "
-            "print(sorted({'torch', 'vllm', 'transformers'} & set(sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, langchain_qwen3; "
+        "print(sorted({'torch', 'vllm', 'transformers'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The reranker inside real LangChain compositions: LCEL RAG chain, ContextualCompressionRetriever."""
+"""The reranker in LangChain compositions: an LCEL RAG chain, ContextualCompressionRetriever."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ CORPUS = [
 ]
 ANSWER = "They dance."
 SETTINGS = {"backend": "transformers", "dtype": "float32"}
-PROMPT = ChatPromptTemplate.from_messages([
-    ("system", "Answer from the context only."),
-    ("human", "Context:\n{context}\n\nQuestion: {question}"),
-])
+PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system", "Answer from the context only."),
+        ("human", "Context:\n{context}\n\nQuestion: {question}"),
+    ]
+)
 
 
 def _join(documents: list[Document]) -> str:
@@ -61,9 +63,12 @@ class PromptRecorder(BaseCallbackHandler):
 def retriever(tiny_models, tmp_path_factory):
     """A stock Chroma retriever (k=10) over the corpus, filled through Qwen3Embeddings."""
     with Qwen3Embeddings(model=tiny_models.embedding, **SETTINGS) as embeddings:
-        store = Chroma(collection_name="bees", embedding_function=embeddings,
-                       persist_directory=str(tmp_path_factory.mktemp("chroma")),
-                       client_settings=Settings(anonymized_telemetry=False, is_persistent=True))
+        store = Chroma(
+            collection_name="bees",
+            embedding_function=embeddings,
+            persist_directory=str(tmp_path_factory.mktemp("chroma")),
+            client_settings=Settings(anonymized_telemetry=False, is_persistent=True),
+        )
         store.add_texts(CORPUS, ids=[f"b{i}" for i in range(len(CORPUS))])
         yield store.as_retriever(search_kwargs={"k": 10})
 
@@ -86,12 +91,17 @@ def expected_context(retriever, tiny_models) -> list[str]:
 
 def _rag_chain(context_retriever):
     model = GenericFakeChatModel(messages=iter([ANSWER, ANSWER]))
-    return ({"context": context_retriever | _join, "question": RunnablePassthrough()}
-            | PROMPT | model | StrOutputParser())
+    return (
+        {"context": context_retriever | _join, "question": RunnablePassthrough()}
+        | PROMPT
+        | model
+        | StrOutputParser()
+    )
 
 
-async def test_rag_chain_prompt_holds_reranked_context_in_order(retriever, rerank,
-                                                                expected_context):
+async def test_rag_chain_prompt_holds_reranked_context_in_order(
+    retriever, rerank, expected_context
+):
     chain = _rag_chain(rerank_retriever(retriever, rerank))
     recorder = PromptRecorder()
     assert chain.invoke(QUESTION, {"callbacks": [recorder]}) == ANSWER

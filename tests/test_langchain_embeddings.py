@@ -28,8 +28,13 @@ def _close(actual, expected):
 def _like(core, **extra) -> Qwen3Embeddings:
     """A wrapper with the same engine settings as the session's core ``embedder``."""
     engine_kwargs = VLLM_KWARGS if core.backend == "vllm" else None
-    return Qwen3Embeddings(model=core.model, backend=core.backend, dtype="float32",
-                           engine_kwargs=engine_kwargs, **extra)
+    return Qwen3Embeddings(
+        model=core.model,
+        backend=core.backend,
+        dtype="float32",
+        engine_kwargs=engine_kwargs,
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def test_query_and_documents_follow_model_card(embeddings, tiny_models):
     assert type(query_vector) is list and all(type(x) is float for x in query_vector)
     assert all(type(v) is list and type(v[0]) is float for v in document_vectors)
     _close(query_vector, reference.embed_query(tiny_models.embedding, QUERY))
-    for text, vector in zip(TEXTS, document_vectors):
+    for text, vector in zip(TEXTS, document_vectors, strict=True):
         _close(vector, reference.embed(tiny_models.embedding, text))
 
 
@@ -62,18 +67,24 @@ def test_instruction_and_dimensions(embedder, tiny_models):
     instruction = "Given a geology question, find passages that explain it"
     with _like(embedder, instruction=instruction, dimensions=32) as wrapper:
         assert wrapper.embedder.shares_engine_with(embedder)  # neither setting needs a new engine
-        _close(wrapper.embed_query(QUERY),
-               reference.embed_query(tiny_models.embedding, QUERY, instruction, dimensions=32))
-        _close(wrapper.embed_documents(TEXTS[:1])[0],
-               reference.embed(tiny_models.embedding, TEXTS[0], dimensions=32))
+        _close(
+            wrapper.embed_query(QUERY),
+            reference.embed_query(tiny_models.embedding, QUERY, instruction, dimensions=32),
+        )
+        _close(
+            wrapper.embed_documents(TEXTS[:1])[0],
+            reference.embed(tiny_models.embedding, TEXTS[0], dimensions=32),
+        )
 
 
 def test_model_name_alias_and_path(tiny_models):
-    with Qwen3Embeddings(model_name=tiny_models.embedding, backend="transformers",
-                         dtype="float32") as wrapper:
+    with Qwen3Embeddings(
+        model_name=tiny_models.embedding, backend="transformers", dtype="float32"
+    ) as wrapper:
         assert wrapper.model == str(tiny_models.embedding)
-        _close(wrapper.embed_documents(TEXTS[:1])[0],
-               reference.embed(tiny_models.embedding, TEXTS[0]))
+        _close(
+            wrapper.embed_documents(TEXTS[:1])[0], reference.embed(tiny_models.embedding, TEXTS[0])
+        )
 
 
 def test_empty_document_list(embeddings):
@@ -89,8 +100,9 @@ def test_engine_settings_are_fixed_after_creation(embeddings):
 
 def test_bad_dimensions_fail_before_any_engine(tiny_models):
     with pytest.raises(ValueError, match="dimensions=8"):
-        Qwen3Embeddings(model=tiny_models.embedding, backend="transformers", dtype="float32",
-                        dimensions=8)
+        Qwen3Embeddings(
+            model=tiny_models.embedding, backend="transformers", dtype="float32", dimensions=8
+        )
 
 
 def test_cache_backed_reindexing_embeds_only_new_texts(embeddings, tiny_models, monkeypatch):

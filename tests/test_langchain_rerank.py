@@ -26,8 +26,10 @@ TEXTS = [
 
 
 def _documents() -> list[Document]:
-    return [Document(page_content=text, metadata={"source": f"s{i}", "tags": [i]}, id=f"d{i}")
-            for i, text in enumerate(TEXTS)]
+    return [
+        Document(page_content=text, metadata={"source": f"s{i}", "tags": [i]}, id=f"d{i}")
+        for i, text in enumerate(TEXTS)
+    ]
 
 
 def _expected_order(scores: list[float]) -> list[int]:
@@ -38,8 +40,13 @@ def _expected_order(scores: list[float]) -> list[int]:
 def _like(core, **extra) -> Qwen3Rerank:
     """A wrapper with the same engine settings as the session's core ``reranker``."""
     engine_kwargs = VLLM_KWARGS if core.backend == "vllm" else None
-    return Qwen3Rerank(model=core.model, backend=core.backend, dtype="float32",
-                       engine_kwargs=engine_kwargs, **extra)
+    return Qwen3Rerank(
+        model=core.model,
+        backend=core.backend,
+        dtype="float32",
+        engine_kwargs=engine_kwargs,
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -60,8 +67,12 @@ def test_compress_returns_scored_copies_best_first(rerank, model_card_scores):
     order = _expected_order(model_card_scores)[:3]
     assert [doc.id for doc in best] == [f"d{i}" for i in order]
     assert [doc.page_content for doc in best] == [TEXTS[i] for i in order]
-    assert np.allclose([doc.metadata["relevance_score"] for doc in best],
-                       [model_card_scores[i] for i in order], atol=TOLERANCE, rtol=0)
+    assert np.allclose(
+        [doc.metadata["relevance_score"] for doc in best],
+        [model_card_scores[i] for i in order],
+        atol=TOLERANCE,
+        rtol=0,
+    )
     assert [doc.metadata["source"] for doc in best] == [f"s{i}" for i in order]
     assert documents == before  # the caller's documents, metadata included, are untouched
     best[0].metadata["tags"].append("changed")
@@ -74,8 +85,12 @@ async def test_async_compress_equals_sync(rerank):
     sync = rerank.compress_documents(documents, QUERY)
     asynchronous = await rerank.acompress_documents(documents, QUERY)
     assert [d.id for d in asynchronous] == [d.id for d in sync]
-    assert np.allclose([d.metadata["relevance_score"] for d in asynchronous],
-                       [d.metadata["relevance_score"] for d in sync], atol=1e-6, rtol=0)
+    assert np.allclose(
+        [d.metadata["relevance_score"] for d in asynchronous],
+        [d.metadata["relevance_score"] for d in sync],
+        atol=1e-6,
+        rtol=0,
+    )
     assert documents == before
 
 
@@ -83,8 +98,12 @@ async def test_public_rerank_gives_indexes_and_scores(rerank, model_card_scores)
     mixed = [TEXTS[0], *_documents()[1:]]  # plain strings and Documents alike
     hits = rerank.rerank(mixed, QUERY, top_n=len(TEXTS))
     assert [h["index"] for h in hits] == _expected_order(model_card_scores)
-    assert np.allclose([h["relevance_score"] for h in hits],
-                       sorted(model_card_scores, reverse=True), atol=TOLERANCE, rtol=0)
+    assert np.allclose(
+        [h["relevance_score"] for h in hits],
+        sorted(model_card_scores, reverse=True),
+        atol=TOLERANCE,
+        rtol=0,
+    )
     async_hits = await rerank.arerank(mixed, QUERY, top_n=2)
     assert [h["index"] for h in async_hits] == [h["index"] for h in hits[:2]]
 
@@ -104,8 +123,12 @@ def test_instruction_reaches_the_model(reranker, tiny_models):
         assert wrapper.reranker.shares_engine_with(reranker)
         best = wrapper.compress_documents(_documents(), QUERY)
     expected = reference.rerank_scores(tiny_models.reranker, QUERY, TEXTS, instruction)
-    assert np.allclose([d.metadata["relevance_score"] for d in best],
-                       sorted(expected, reverse=True), atol=TOLERANCE, rtol=0)
+    assert np.allclose(
+        [d.metadata["relevance_score"] for d in best],
+        sorted(expected, reverse=True),
+        atol=TOLERANCE,
+        rtol=0,
+    )
 
 
 def test_wrapper_shares_the_core_engine(reranker, rerank):
@@ -137,8 +160,10 @@ async def test_passthrough_returns_retrieval_order_marked_and_warns(outage, capl
         asynchronous = await outage.acompress_documents(documents, QUERY)
     for result in (sync, asynchronous):
         assert [d.id for d in result] == ["d0", "d1", "d2"]
-        assert all(d.metadata["rerank_error"] == "ConnectionError: reranker server unreachable"
-                   for d in result)
+        assert all(
+            d.metadata["rerank_error"] == "ConnectionError: reranker server unreachable"
+            for d in result
+        )
         assert not any("relevance_score" in d.metadata for d in result)
     assert len([r for r in caplog.records if "passthrough" in r.getMessage()]) == 2
     assert documents == before
@@ -173,8 +198,7 @@ def test_a_blank_query_is_an_error_even_with_passthrough(outage):
 def test_settings_are_validated(tiny_models):
     for bad in ({"top_n": 0}, {"score_threshold": 1.5}, {"on_error": "ignore"}):
         with pytest.raises(ValidationError):
-            Qwen3Rerank(model=tiny_models.reranker, backend="transformers", dtype="float32",
-                        **bad)
+            Qwen3Rerank(model=tiny_models.reranker, backend="transformers", dtype="float32", **bad)
 
 
 def test_engine_settings_are_fixed_but_ranking_settings_are_not(rerank):

@@ -35,13 +35,20 @@ class _TinyModelParams:
 class TestQwen3EmbeddingsUnit(_TinyModelParams, EmbeddingsUnitTests):
     @pytest.fixture(autouse=True)
     def _tiny_model(self, tiny_models):
-        self._params = {"model": tiny_models.embedding, "backend": "transformers",
-                        "dtype": "float32"}
+        self._params = {
+            "model": tiny_models.embedding,
+            "backend": "transformers",
+            "dtype": "float32",
+        }
 
 
 class TestQwen3EmbeddingsIntegration(_TinyModelParams, EmbeddingsIntegrationTests):
     @pytest.fixture(autouse=True)
     def _tiny_model(self, embedder):
         # On every backend, sharing the engine the session's core ``embedder`` holds.
-        self._params = {"model": embedder.model, "backend": embedder.backend, "dtype": "float32",
-                        "engine_kwargs": VLLM_KWARGS if embedder.backend == "vllm" else None}
+        self._params = {
+            "model": embedder.model,
+            "backend": embedder.backend,
+            "dtype": "float32",
+            "engine_kwargs": VLLM_KWARGS if embedder.backend == "vllm" else None,
+        }

@@ -1,0 +1,13 @@
+"""langchain_qwen3: Qwen3-Embedding and Qwen3-Reranker for LangChain.
+
+``Qwen3Embeddings`` fills any vector store, ``Qwen3Rerank`` reorders what its retriever recalls,
+and ``rerank_retriever`` composes the two stages into one Runnable from query to Documents.
+"""
+
+from __future__ import annotations
+
+from langchain_qwen3.compose import RerankingRetriever, rerank_retriever
+from langchain_qwen3.embeddings import Qwen3Embeddings
+from langchain_qwen3.rerank import Qwen3Rerank
+
+__all__ = ["Qwen3Embeddings", "Qwen3Rerank", "RerankingRetriever", "rerank_retriever"]

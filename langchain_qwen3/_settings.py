@@ -1,0 +1,80 @@
+"""The engine settings both LangChain wrappers share, and their engine's lifetime."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from typing_extensions import Self
+
+from qwen3_core.base import Qwen3Model
+
+__all__ = ["EngineSettings"]
+
+
+class EngineSettings(BaseModel):
+    """Fields that choose the engine; fixed once the wrapper exists, since the engine is started.
+
+    Subclasses give ``model`` their default and create the core object in ``model_post_init``
+    with :meth:`_engine_kwargs`.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        use_attribute_docstrings=True,
+    )
+
+    model: str = Field(alias="model_name", frozen=True)
+    """Hugging Face id or local directory of the model."""
+    backend: str = Field(default="auto", frozen=True)
+    """``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``."""
+    dtype: str = Field(default="auto", frozen=True)
+    """``"auto"`` (bf16 where computed natively), ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
+    instruction: str | None = Field(default=None, frozen=True)
+    """Task instruction; the model card's default when None."""
+    max_length: int = Field(default=8192, frozen=True)
+    """Longest input in tokens; longer texts lose their end."""
+    engine_kwargs: dict[str, Any] | None = Field(default=None, frozen=True)
+    """Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``)."""
+    base_url: str | list[str] | None = Field(default=None, frozen=True)
+    """URL or URLs of vLLM servers started by ``qwen3-rag serve``; selects the http backend."""
+    api_key: SecretStr | None = Field(default=None, frozen=True)
+    """Bearer token for those servers."""
+    timeout: float = Field(default=60.0, frozen=True)
+    """Seconds before a request to a server counts as failed."""
+
+    _core: Qwen3Model | None = PrivateAttr(default=None)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_path_as_text(cls, value: object) -> object:
+        # A pathlib.Path to a local model directory is as good as an id.
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the core class, from these fields."""
+        return {
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "instruction": self.instruction,
+            "max_length": self.max_length,
+            "engine_kwargs": self.engine_kwargs,
+            "base_url": self.base_url,
+            "api_key": self.api_key.get_secret_value() if self.api_key is not None else None,
+            "timeout": self.timeout,
+        }
+
+    def close(self) -> None:
+        """Release the engine; it shuts down when no other wrapper of it is open."""
+        if self._core is not None:
+            self._core.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

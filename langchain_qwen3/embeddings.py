@@ -1,0 +1,71 @@
+"""``Qwen3Embeddings``: LangChain's ``Embeddings`` interface over the qwen3_core embedder."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from langchain_core.embeddings import Embeddings
+from pydantic import Field
+
+from langchain_qwen3._settings import EngineSettings
+from qwen3_core import Qwen3Embedder
+
+__all__ = ["Qwen3Embeddings"]
+
+
+class Qwen3Embeddings(EngineSettings, Embeddings):
+    """Qwen3-Embedding for LangChain vector stores.
+
+    Queries get the model card's instruction format, documents are embedded as raw text; both
+    come back as lists of plain floats of unit length. Wrappers opened with the same settings,
+    here, in the core or in LlamaIndex, share one engine.
+
+    Example:
+        >>> from langchain_chroma import Chroma  # doctest: +SKIP
+        >>> embeddings = Qwen3Embeddings(model="Qwen/Qwen3-Embedding-0.6B")
+        >>> store = Chroma(embedding_function=embeddings, persist_directory="index")
+    """
+
+    model: str = Field(default="Qwen/Qwen3-Embedding-0.6B", alias="model_name", frozen=True)
+    """Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a local directory."""
+    dimensions: int | None = Field(default=None, frozen=True)
+    """Keep the first ``dimensions`` values and renormalise (Matryoshka); all when None."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Open (or join) the engine for these settings."""
+        self._core = Qwen3Embedder(self.model, dimensions=self.dimensions, **self._engine_kwargs())
+
+    @property
+    def embedder(self) -> Qwen3Embedder:
+        """The core embedder doing the work (e.g. for ``shares_engine_with``)."""
+        return cast(Qwen3Embedder, self._core)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents as raw text.
+
+        Args:
+            texts: The documents.
+
+        Returns:
+            One vector per text, as lists of floats.
+        """
+        return self.embedder.embed_documents(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a search query in the instruction format.
+
+        Args:
+            text: The query.
+
+        Returns:
+            The vector, as a list of floats.
+        """
+        return self.embedder.embed_queries([text])[0].tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async :meth:`embed_documents`, on the engine's own async path."""
+        return (await self.embedder.aembed_documents(texts)).tolist()
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async :meth:`embed_query`, on the engine's own async path."""
+        return (await self.embedder.aembed_queries([text]))[0].tolist()

@@ -1,0 +1,188 @@
+"""``Qwen3Rerank``: the Qwen3 reranker as a LangChain document compressor (second-stage ranking)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal, TypedDict, cast
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from pydantic import Field, PositiveInt
+
+from langchain_qwen3._settings import EngineSettings
+from qwen3_core import Qwen3Reranker, RerankResult
+from qwen3_core.validation import check_query
+
+__all__ = ["Qwen3Rerank", "RerankHit"]
+
+logger = logging.getLogger("langchain_qwen3")
+
+#: Metadata key holding the reranker's P(yes) on each returned document.
+SCORE_KEY = "relevance_score"
+#: Metadata key set instead when ``on_error="passthrough"`` returned documents unranked.
+ERROR_KEY = "rerank_error"
+
+
+class RerankHit(TypedDict):
+    """One ranked candidate: its position in the input and the model's P(yes)."""
+
+    index: int
+    relevance_score: float
+
+
+class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
+    """Qwen3-Reranker for LangChain: orders retrieved documents by relevance to the query.
+
+    Use it in ``ContextualCompressionRetriever`` or, shorter, with
+    :func:`~langchain_qwen3.rerank_retriever`. Wrappers opened with the same settings, here, in the
+    core or in LlamaIndex, share one engine.
+
+    Example:
+        >>> reranker = Qwen3Rerank(model="Qwen/Qwen3-Reranker-0.6B", top_n=3)  # doctest: +SKIP
+        >>> best = reranker.compress_documents(store.similarity_search(query, k=10), query)
+        >>> best[0].metadata["relevance_score"]
+    """
+
+    model: str = Field(default="Qwen/Qwen3-Reranker-0.6B", alias="model_name", frozen=True)
+    """Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a local directory."""
+    top_n: PositiveInt | None = 3
+    """How many documents to return, best first; all when None."""
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Drop documents scoring below this P(yes); keep all when None."""
+    on_error: Literal["raise", "passthrough"] = "raise"
+    """On a model or server failure, raise, or return the first ``top_n`` documents unranked."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Open (or join) the engine for these settings."""
+        self._core = Qwen3Reranker(self.model, **self._engine_kwargs())
+
+    @property
+    def reranker(self) -> Qwen3Reranker:
+        """The core reranker doing the work (e.g. for ``shares_engine_with``)."""
+        return cast(Qwen3Reranker, self._core)
+
+    def rerank(
+        self,
+        documents: Sequence[str | Document],
+        query: str,
+        *,
+        top_n: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[RerankHit]:
+        """Rank documents by relevance to ``query``, best first (ties keep input order).
+
+        Always raises on failure; ``on_error`` applies to :meth:`compress_documents` only.
+
+        Args:
+            documents: Candidate texts or Documents.
+            query: The search query.
+            top_n: Overrides the reranker's ``top_n`` for this call.
+            score_threshold: Overrides the reranker's ``score_threshold`` for this call.
+
+        Returns:
+            ``{"index": position in documents, "relevance_score": P(yes)}`` per kept document.
+        """
+        results = self.reranker.rerank(
+            query, _texts(documents), **self._limits(top_n, score_threshold)
+        )
+        return _hits(results)
+
+    async def arerank(
+        self,
+        documents: Sequence[str | Document],
+        query: str,
+        *,
+        top_n: int | None = None,
+        score_threshold: float | None = None,
+    ) -> list[RerankHit]:
+        """Async :meth:`rerank`, on the engine's own async path."""
+        results = await self.reranker.arerank(
+            query, _texts(documents), **self._limits(top_n, score_threshold)
+        )
+        return _hits(results)
+
+    def compress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        """Return copies of the best ``top_n`` documents, best first, scored in metadata.
+
+        Args:
+            documents: Retrieved documents; never modified.
+            query: The query they were retrieved for.
+            callbacks: Unused; part of LangChain's interface.
+
+        Returns:
+            Copies with ``metadata["relevance_score"]``; ``[]`` for no documents.
+        """
+        if not documents:
+            return []
+        check_query(query)  # a bad query is the caller's error, never passed through
+        try:
+            hits = self.rerank(documents, query)
+        except Exception as exc:
+            if self.on_error == "raise":
+                raise
+            return self._passthrough(documents, exc)
+        return _scored_copies(documents, hits)
+
+    async def acompress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        """Async :meth:`compress_documents`, on the engine's own async path."""
+        if not documents:
+            return []
+        check_query(query)
+        try:
+            hits = await self.arerank(documents, query)
+        except Exception as exc:
+            if self.on_error == "raise":
+                raise
+            return self._passthrough(documents, exc)
+        return _scored_copies(documents, hits)
+
+    def _limits(self, top_n: int | None, score_threshold: float | None) -> dict[str, Any]:
+        return {
+            "top_n": self.top_n if top_n is None else top_n,
+            "score_threshold": self.score_threshold if score_threshold is None else score_threshold,
+        }
+
+    def _passthrough(self, documents: Sequence[Document], error: Exception) -> list[Document]:
+        """The first ``top_n`` documents in retrieval order, marked as not reranked."""
+        logger.warning(
+            "Qwen3Rerank(%s) failed (%s: %s); returning documents in retrieval order "
+            "(on_error='passthrough')",
+            self.model,
+            type(error).__name__,
+            error,
+        )
+        kept = documents[: self.top_n] if self.top_n is not None else documents
+        reason = f"{type(error).__name__}: {error}"
+        return [_copy_with(doc, ERROR_KEY, reason) for doc in kept]
+
+
+def _texts(documents: Sequence[str | Document]) -> list[str]:
+    if isinstance(documents, (str, Document)):
+        raise TypeError("documents must be a sequence of str or Document, not a single one")
+    return [doc.page_content if isinstance(doc, Document) else doc for doc in documents]
+
+
+def _hits(results: list[RerankResult]) -> list[RerankHit]:
+    return [RerankHit(index=r.index, relevance_score=r.score) for r in results]
+
+
+def _scored_copies(documents: Sequence[Document], hits: list[RerankHit]) -> list[Document]:
+    return [_copy_with(documents[h["index"]], SCORE_KEY, h["relevance_score"]) for h in hits]
+
+
+def _copy_with(document: Document, key: str, value: object) -> Document:
+    """A deep copy of ``document`` with ``metadata[key] = value``; the original stays as it was."""
+    copied = document.model_copy(deep=True)
+    copied.metadata[key] = value
+    return copied
