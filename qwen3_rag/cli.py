@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-from qwen3_rag import demo
+__all__ = ["build_parser", "main"]
 
-__all__ = ["main"]
+#: (sub-command, module, help). A module has ``add_arguments(parser)`` and ``run(args)``, or
+#: ``add_<name>_arguments`` and ``run_<name>`` when it serves several sub-commands, and keeps
+#: its heavy imports (torch, vLLM, gradio) inside the functions that need them.
+_COMMANDS = (
+    ("demo", "qwen3_rag.demo", "two-stage search over a bilingual sample corpus"),
+    ("index", "qwen3_rag.index_search", "add .txt/.md/.jsonl files to a Chroma collection"),
+    ("search", "qwen3_rag.index_search", "search a collection: recall, then rerank"),
+    ("doctor", "qwen3_rag.doctor", "report the environment and check every backend end to end"),
+    ("ui", "qwen3_rag.ui", "web page: rerank passages, search a collection (extra `ui`)"),
+    ("serve", "qwen3_rag.serve", "start a vLLM server for one model"),
+    ("bench", "qwen3_rag.bench", "speed benchmark against the model card code and vLLM"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,16 +27,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qwen3-rag", description="Qwen3 embedding + reranking for RAG"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo.add_arguments(commands.add_parser("demo", help="two-stage search over sample passages"))
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name, text in _COMMANDS:
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=text, description=text)
+        adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
+        adder(sub)
+        sub.set_defaults(handler=getattr(module, f"run_{name}", None) or module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
+    from qwen3_rag.loading import AppError
+
     args = build_parser().parse_args(argv)
-    handlers = {"demo": demo.run}
-    return handlers[args.command](args)
+    try:
+        return args.handler(args)
+    except AppError as error:
+        print(f"qwen3-rag {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

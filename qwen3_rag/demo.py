@@ -1,95 +1,163 @@
-"""``qwen3-rag demo``: embedding recall, then reranking, side by side, over sample passages."""
+"""``qwen3-rag demo``: embedding recall and Qwen3 reranking side by side over a sample corpus."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-import tempfile
+import hashlib
+import json
 import time
+from collections.abc import Callable
 
-import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
 
-from qwen3_core import ModelLoadError, Qwen3Embedder, Qwen3Reranker
+from qwen3_core import Qwen3Embedder, Qwen3Reranker
+from qwen3_rag.corpus import SAMPLE_QUERIES, load_sample_corpus
+from qwen3_rag.loading import (
+    AppError,
+    add_model_arguments,
+    add_store_arguments,
+    load_embedder,
+    load_reranker,
+    open_store,
+)
+from qwen3_rag.render import embedding_progress, make_console, stages_side_by_side
+from qwen3_rag.store import VectorStore, cache_dir, content_id
+from qwen3_rag.two_stage import two_stage_search
 
 __all__ = ["add_arguments", "run"]
 
-DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
-DEFAULT_RERANKER_MODEL = "Qwen/Qwen3-Reranker-0.6B"
-
-PASSAGES = [
-    "Lake Baikal in Siberia holds roughly a fifth of the world's unfrozen fresh surface water.",
-    "The Yangtze is the longest river in Asia, flowing east from the Tibetan Plateau to Shanghai.",
-    "A prism splits white light into colours because each wavelength bends by a different angle.",
-    "Attention layers let a transformer weigh every token of its input against every other one.",
-    "Python's garbage collector frees objects whose reference count drops to zero.",
-    "The printing press with movable type spread across Europe during the fifteenth century.",
-    "珠穆朗玛峰位于中国与尼泊尔边境，是世界海拔最高的山峰。",
-    "向量检索先把文本编码成向量，再按余弦相似度找出最接近的候选段落。",
-    "重排序模型同时阅读查询和段落，判断段落是否真正回答了问题。",
-    "Solid-state drives store data in flash cells and have no moving parts.",
-]
-QUERIES = ["Which river is the longest in Asia?", "重排序模型有什么作用？"]
+_QUIT_WORDS = {"quit", "exit", "q"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag demo``."""
-    parser.add_argument("--embedding-model", default=None, help="id or local path")
-    parser.add_argument("--reranker-model", default=None, help="id or local path")
-    parser.add_argument("--backend", default="auto", help="auto, vllm or transformers")
-    parser.add_argument("--k", type=int, default=5, help="candidates from stage 1")
-    parser.add_argument("--top-n", type=int, default=3, help="results after reranking")
+    add_model_arguments(parser)
+    add_store_arguments(parser)
+    parser.add_argument("--k", type=int, default=8, help="candidates from stage 1 (default 8)")
+    parser.add_argument("--top-n", type=int, default=3,
+                        help="results kept after reranking (default 3)")
+    parser.add_argument("--no-interactive", action="store_true",
+                        help="stop after the sample queries")
+    parser.add_argument("--json", action="store_true",
+                        help="print the sample queries' results as JSON (no prompt)")
 
 
-def _load(args: argparse.Namespace) -> tuple[Qwen3Embedder, Qwen3Reranker, bool]:
-    """Load both models; with no models named, fall back to tiny random ones if needed."""
-    chosen = args.embedding_model is not None or args.reranker_model is not None
-    embedding = args.embedding_model or DEFAULT_EMBEDDING_MODEL
-    reranker = args.reranker_model or DEFAULT_RERANKER_MODEL
-    try:
-        return (Qwen3Embedder(embedding, backend=args.backend),
-                Qwen3Reranker(reranker, backend=args.backend), False)
-    except (ModelLoadError, FileNotFoundError) as exc:
-        if chosen:
-            raise
-        print(f"Could not load the default models ({exc}).\n"
-              "Running with tiny RANDOM-WEIGHT models instead: the rankings below mean nothing.\n"
-              "Pass --embedding-model/--reranker-model with local paths for real results.\n")
+def _warn_random_weights(console: Console, reason: str) -> None:
+    console.print(Panel(
+        f"{escape(reason)}\n\nRunning with TINY RANDOM-WEIGHT models instead, so you can see the "
+        "machinery work.\n[bold]The scores and rankings below mean nothing.[/bold]\n\n"
+        "For real results pass downloaded models: --embedding-model DIR --reranker-model DIR",
+        title="WARNING: no real models", border_style="bold red",
+    ))
+
+
+def _tiny_models(args: argparse.Namespace) -> tuple[Qwen3Embedder, Qwen3Reranker]:
     from qwen3_core.tiny_models import build_tiny_models
 
-    tiny = build_tiny_models(tempfile.mkdtemp(prefix="qwen3-rag-demo-"))
-    return (Qwen3Embedder(tiny.embedding, backend=args.backend),
-            Qwen3Reranker(tiny.reranker, backend=args.backend), True)
+    # Under the cache dir, so a second run reuses both the models and their stored vectors.
+    tiny = build_tiny_models(cache_dir() / "tiny-models")
+    embedder = load_embedder(args, str(tiny.embedding))
+    try:
+        return embedder, load_reranker(args, str(tiny.reranker))
+    except AppError:
+        embedder.close()
+        raise
 
 
-def _search(emb: Qwen3Embedder, rr: Qwen3Reranker, vectors: np.ndarray, query: str,
-            k: int, top_n: int) -> None:
-    start = time.perf_counter()
-    cosine = vectors @ emb.embed_queries([query])[0]
-    candidates = [int(i) for i in np.argsort(-cosine, kind="stable")[:k]]
-    recall_s = time.perf_counter() - start
-    start = time.perf_counter()
-    results = rr.rerank(query, [PASSAGES[i] for i in candidates], top_n=top_n)
-    rerank_s = time.perf_counter() - start
-    print(f"\nQuery: {query}")
-    print(f"  Stage 1, embedding recall ({recall_s * 1000:.0f} ms):")
-    for rank, i in enumerate(candidates, 1):
-        print(f"    {rank}. cos={cosine[i]:.3f}  {PASSAGES[i]}")
-    print(f"  Stage 2, reranked ({rerank_s * 1000:.0f} ms):")
-    for rank, r in enumerate(results, 1):
-        print(f"    {rank}. score={r.score:.3f} (was #{r.index + 1})  {r.document}")
+def _load_models(args: argparse.Namespace,
+                 warnings: Console) -> tuple[Qwen3Embedder, Qwen3Reranker, bool]:
+    """The named models; with none named, the defaults or else tiny random ones (loudly)."""
+    embedder = None
+    try:
+        embedder = load_embedder(args)
+        return embedder, load_reranker(args), False
+    except AppError as error:
+        if embedder is not None:
+            embedder.close()
+        chosen = (args.embedding_model, args.reranker_model, args.base_url,
+                  args.embedding_base_url, args.reranker_base_url)
+        if any(chosen):
+            raise  # what the user chose never silently becomes random weights
+        _warn_random_weights(warnings, str(error))
+    return (*_tiny_models(args), True)
+
+
+def _demo_store(args: argparse.Namespace, embedder: Qwen3Embedder,
+                status: Console) -> tuple[VectorStore, int]:
+    """The sample corpus in Chroma, embedding only what is not stored yet."""
+    passages = load_sample_corpus()
+    texts = [p.text for p in passages]
+    # One collection per (model, vector size, corpus), so changing any of them never mixes
+    # vectors; a rerun with the same ones finds every id stored and embeds nothing.
+    fingerprint = hashlib.sha256(
+        json.dumps([embedder.model, embedder.embedding_size, texts]).encode()
+    ).hexdigest()[:16]
+    store = open_store(args, f"qwen3-rag-demo-{fingerprint}", embedder)
+    ids = [content_id(t) for t in texts]
+    if not store.missing(ids):
+        return store, 0
+    with embedding_progress(status) as progress:
+        task = progress.add_task("embedding", total=len(texts))
+        added = store.add(ids, texts,
+                          [{"topic": p.topic, "language": p.language} for p in passages],
+                          embedder.embed_documents,
+                          on_progress=lambda n: progress.advance(task, n))
+    return store, added
+
+
+def _interact(console: Console, ask: Callable[[str], None]) -> None:
+    console.print("\nAsk your own questions (English or 中文). "
+                  "Type q, quit or exit, or press Ctrl-D, to leave.")
+    while True:
+        try:
+            query = input("\nquery> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if query.lower() in _QUIT_WORDS:
+            return
+        if query:
+            ask(query)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit code."""
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        emb, rr, _ = _load(args)
-    except (ModelLoadError, FileNotFoundError, ImportError, MemoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    with emb, rr:
-        vectors = emb.embed_documents(PASSAGES)
-        for query in QUERIES:
-            _search(emb, rr, vectors, query, args.k, args.top_n)
+    if args.k <= 0 or args.top_n <= 0:
+        raise AppError("--k and --top-n must be positive")
+    console = make_console()
+    status = make_console(stderr=True)
+    started = time.perf_counter()
+    embedder, reranker, random_weights = _load_models(args, status)
+    with embedder, reranker:
+        loaded = time.perf_counter()
+        store, added = _demo_store(args, embedder, status)
+        indexed = time.perf_counter()
+        reused = store.count() - added
+        status.print(escape(
+            f"Models: {embedder.model} + {reranker.model} on {embedder.backend} "
+            f"(loaded in {loaded - started:.1f} s)\n"
+            f"Corpus: {store.count()} passages in Chroma collection {store.name}: "
+            f"{added} embedded now ({indexed - loaded:.1f} s), {reused} reused from the cache"))
+
+        def ask(query: str):
+            return two_stage_search(store, embedder, reranker, query, k=args.k,
+                                    top_n=args.top_n)
+
+        if args.json:
+            report = {"embedding_model": embedder.model, "reranker_model": reranker.model,
+                      "backend": embedder.backend, "random_weights": random_weights,
+                      "results": [ask(query).to_json() for query in SAMPLE_QUERIES]}
+            print(json.dumps(report, ensure_ascii=False, indent=2))
+            return 0
+
+        def show(query: str) -> None:
+            console.print(f"\n[bold]Query:[/bold] {escape(query)}")
+            console.print(stages_side_by_side(ask(query)))
+
+        for query in SAMPLE_QUERIES:
+            show(query)
+        if not args.no_interactive:
+            _interact(console, show)
     return 0

@@ -1,0 +1,118 @@
+"""``qwen3-rag index PATH...`` and ``qwen3-rag search QUERY``: your files in a Chroma collection."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+from qwen3_rag.files import SUFFIXES, chunk_files, find_files
+from qwen3_rag.loading import (
+    AppError,
+    add_model_arguments,
+    add_store_arguments,
+    load_embedder,
+    load_reranker,
+    open_store,
+)
+from qwen3_rag.render import embedding_progress, make_console, results_table
+from qwen3_rag.store import content_id, open_client, recorded_embedding_model
+from qwen3_rag.two_stage import two_stage_search
+
+__all__ = ["add_index_arguments", "add_search_arguments", "run_index", "run_search"]
+
+DEFAULT_COLLECTION = "qwen3-rag"
+
+
+def _add_collection_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                        help=f"Chroma collection (default {DEFAULT_COLLECTION})")
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``qwen3-rag index``."""
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help=f"files ({', '.join(SUFFIXES)}) or directories searched recursively")
+    _add_collection_argument(parser)
+    parser.add_argument("--chunk-size", type=int, default=1000,
+                        help="longest passage in characters (default 1000)")
+    parser.add_argument("--chunk-overlap", type=int, default=150,
+                        help="characters shared by neighbouring passages (default 150)")
+    add_model_arguments(parser, reranker=False)
+    add_store_arguments(parser)
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``qwen3-rag search``."""
+    parser.add_argument("query", help="what to look for")
+    _add_collection_argument(parser)
+    parser.add_argument("--k", type=int, default=20, help="candidates from stage 1 (default 20)")
+    parser.add_argument("--top-n", type=int, default=5,
+                        help="results after reranking (default 5)")
+    parser.add_argument("--instruction", default=None,
+                        help="task instruction for both models (default: the model card's)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_model_arguments(parser)
+    add_store_arguments(parser)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Index the files; returns the exit code."""
+    try:
+        files = find_files(args.paths)
+        chunks = chunk_files(files, args.chunk_size, args.chunk_overlap)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise AppError(str(exc)) from exc
+    if not chunks:
+        raise AppError(f"no text found in {', '.join(args.paths)} "
+                       f"(looked for {', '.join(SUFFIXES)} files)")
+    status = make_console(stderr=True)
+    with load_embedder(args) as embedder:
+        store = open_store(args, args.collection, embedder)
+        ids = [content_id(chunk.text, chunk.source) for chunk in chunks]
+        with embedding_progress(status) as progress:
+            task = progress.add_task("embedding", total=len(chunks))
+            added = store.add(ids, [c.text for c in chunks], [c.metadata for c in chunks],
+                              embedder.embed_documents,
+                              on_progress=lambda n: progress.advance(task, n))
+        kept: dict[str, set[str]] = defaultdict(set)
+        for chunk, chunk_id in zip(chunks, ids, strict=True):
+            kept[chunk.source].add(chunk_id)
+        removed = sum(store.prune(source, keep) for source, keep in kept.items())
+        status.print(f"{len(files)} file(s), {len(chunks)} passages: {added} embedded, "
+                     f"{len(chunks) - added} already stored, {removed} stale removed. "
+                     f"Collection {store.name!r} now holds {store.count()} passages "
+                     f"({embedder.model}).")
+    return 0
+
+
+def _search_embedding_model(args: argparse.Namespace) -> str | None:
+    """The model the collection was indexed with, unless the user chose one."""
+    if args.embedding_model:
+        return args.embedding_model
+    try:
+        return recorded_embedding_model(open_client(args.chroma_dir, args.chroma_url),
+                                        args.collection)
+    except Exception:
+        return None  # opening the store again below reports the problem properly
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Search a collection; returns the exit code."""
+    if args.k <= 0 or args.top_n <= 0:
+        raise AppError("--k and --top-n must be positive")
+    if not args.query.strip():
+        raise AppError("the query is empty")
+    with load_embedder(args, _search_embedding_model(args)) as embedder:
+        store = open_store(args, args.collection, embedder, create=False)
+        if store.count() == 0:
+            raise AppError(f"collection {store.name!r} is empty; add files with "
+                           f"`qwen3-rag index PATH --collection {store.name}`")
+        with load_reranker(args) as reranker:
+            result = two_stage_search(store, embedder, reranker, args.query, k=args.k,
+                                      top_n=args.top_n, instruction=args.instruction)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        make_console().print(results_table(result))
+    return 0

@@ -1,0 +1,175 @@
+"""What the sub-commands share: model and store options, loading that fails with one message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from qwen3_core import BACKENDS, Qwen3Embedder, Qwen3Reranker
+from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
+
+__all__ = [
+    "DEFAULT_EMBEDDING_MODEL",
+    "DEFAULT_RERANKER_MODEL",
+    "AppError",
+    "add_model_arguments",
+    "add_store_arguments",
+    "load_embedder",
+    "load_reranker",
+    "open_store",
+    "quiet_engine_logs",
+]
+
+DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
+DEFAULT_RERANKER_MODEL = "Qwen/Qwen3-Reranker-0.6B"
+
+
+class AppError(Exception):
+    """A failure the user can fix; the command prints the message (no traceback) and exits 1."""
+
+
+def _engine_kwargs(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"enforce_eager\": true}'")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = True,
+                        reranker: bool = True) -> None:
+    """Add the options that choose the models and where they run.
+
+    Args:
+        parser: The sub-command's parser.
+        embedding: Add ``--embedding-model``.
+        reranker: Add ``--reranker-model``.
+    """
+    group = parser.add_argument_group("models")
+    if embedding:
+        group.add_argument("--embedding-model", default=None, metavar="ID_OR_PATH",
+                           help=f"Qwen3-Embedding id or local directory "
+                                f"(default {DEFAULT_EMBEDDING_MODEL}; 4B and 8B work too)")
+    if reranker:
+        group.add_argument("--reranker-model", default=None, metavar="ID_OR_PATH",
+                           help=f"Qwen3-Reranker id or local directory "
+                                f"(default {DEFAULT_RERANKER_MODEL}; 4B and 8B work too)")
+    group.add_argument("--backend", default="auto", choices=BACKENDS,
+                       help="where the models run (default: vLLM when it can, else transformers; "
+                            "http with --base-url)")
+    group.add_argument("--base-url", default=None, metavar="URL",
+                       help="URL serving every model named here, e.g. a gateway that routes by "
+                            "model name (selects http)")
+    wanted = {"embedding": embedding, "reranker": reranker}
+    for kind, port in (("embedding", 8000), ("reranker", 8001)):
+        if wanted[kind]:
+            group.add_argument(f"--{kind}-base-url", default=None, metavar="URL",
+                               help=f"URL of the {kind} model's `qwen3-rag serve {kind}` server, "
+                                    f"e.g. http://localhost:{port} (selects http)")
+    group.add_argument("--dtype", default="auto",
+                       help="auto, float32, bfloat16 or float16 (default auto)")
+    group.add_argument("--engine-kwargs", type=_engine_kwargs, default=None, metavar="JSON",
+                       help="advanced: JSON object passed to the engine (vllm.LLM or "
+                            "from_pretrained), e.g. '{\"gpu_memory_utilization\": 0.5}'")
+
+
+def _hint(kind: str, model: str, exc: BaseException) -> str:
+    """What the user can do about a load failure of this kind."""
+    option = f"--{kind}-model"
+    text = str(exc).lower()
+    if isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate" in text:
+        return ("Not enough memory: try the 0.6B model, --dtype bfloat16, or a machine with "
+                "more memory.")
+    if isinstance(exc, ImportError):
+        return ("A package is missing: install qwen3-rag[cpu], qwen3-rag[gpu] or "
+                "qwen3-rag[transformers].")
+    if isinstance(exc, FileNotFoundError):
+        return f"Check the path, or pass the directory of a downloaded model with {option}."
+    hub_id = model if model.count("/") == 1 and not model.startswith((".", "/", "~")) else \
+        (DEFAULT_EMBEDDING_MODEL if kind == "embedding" else DEFAULT_RERANKER_MODEL)
+    return (f"Pass the local directory of a downloaded model with {option} (download it where "
+            f"the Hugging Face Hub is reachable: `hf download {hub_id}`), or try another "
+            f"--backend.")
+
+
+def quiet_engine_logs() -> None:
+    """Send vLLM's logs to stderr, warnings only, unless the user's environment says otherwise.
+
+    vLLM logs every engine start to stdout at INFO level, which would bury the commands' tables
+    and break their ``--json`` output. Must run before vLLM is imported (engines start later).
+    """
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+
+
+def _open(cls: type, kind: str, model: str, args: argparse.Namespace, **extra: Any) -> Any:
+    quiet_engine_logs()
+    options: dict[str, Any] = {"backend": args.backend, "dtype": args.dtype,
+                               "engine_kwargs": args.engine_kwargs, **extra}
+    base_url = getattr(args, f"{kind}_base_url", None) or args.base_url
+    if base_url:
+        options["base_url"] = base_url
+    try:
+        return cls(model, **options)
+    except KeyboardInterrupt:
+        raise
+    # Any failure here (hub unreachable, bad path, OOM, an engine that will not start) ends
+    # the command with one message naming the model, never a traceback.
+    except Exception as exc:
+        message = f"could not load the {kind} model {model!r}: {exc}"
+        raise AppError(f"{message}\n{_hint(kind, model, exc)}") from exc
+
+
+def load_embedder(args: argparse.Namespace, model: str | None = None) -> Qwen3Embedder:
+    """Open the embedding model the options name (or ``model``).
+
+    Raises:
+        AppError: The model could not be loaded; the message names it and says what to do.
+    """
+    name = model or args.embedding_model or DEFAULT_EMBEDDING_MODEL
+    return _open(Qwen3Embedder, "embedding", str(name), args)
+
+
+def load_reranker(args: argparse.Namespace, model: str | None = None) -> Qwen3Reranker:
+    """Open the reranker the options name (or ``model``).
+
+    Raises:
+        AppError: The model could not be loaded; the message names it and says what to do.
+    """
+    name = model or args.reranker_model or DEFAULT_RERANKER_MODEL
+    return _open(Qwen3Reranker, "reranker", str(name), args)
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the Chroma database."""
+    group = parser.add_argument_group("vector store")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--chroma-dir", default=None, metavar="DIR",
+                       help=f"embedded Chroma directory (default {default_chroma_dir()}, "
+                            "or $QWEN3_RAG_CACHE_DIR/chroma)")
+    where.add_argument("--chroma-url", default=None, metavar="URL",
+                       help="a Chroma server instead, e.g. http://localhost:8000")
+
+
+def open_store(args: argparse.Namespace, name: str, embedder: Qwen3Embedder, *,
+               create: bool = True) -> VectorStore:
+    """Open the collection ``name`` for ``embedder``'s vectors where the options say.
+
+    Raises:
+        AppError: Chroma is missing or unreachable, or the collection does not fit.
+    """
+    try:
+        client = open_client(args.chroma_dir, args.chroma_url)
+        return VectorStore(client, name, embedder.model, embedder.embedding_size, create=create)
+    except ImportError as exc:
+        raise AppError(f"Chroma is not installed ({exc}); pip install chromadb") from exc
+    except ValueError as exc:
+        raise AppError(str(exc)) from exc
+    except Exception as exc:
+        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
+        raise AppError(f"could not open the Chroma database at {where}: "
+                       f"{type(exc).__name__}: {exc}") from exc

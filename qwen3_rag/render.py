@@ -1,0 +1,94 @@
+"""Terminal output of search results (rich tables), shared by ``demo`` and ``search``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from qwen3_rag.two_stage import TwoStageResult
+
+__all__ = [
+    "embedding_progress",
+    "make_console",
+    "results_table",
+    "snippet",
+    "source_of",
+    "stages_side_by_side",
+]
+
+
+def snippet(text: str, limit: int = 160) -> str:
+    """The text on one line (whitespace runs become one space), cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+def source_of(metadata: dict) -> str:
+    """Where a passage came from: file and chunk for indexed files, topic for the sample."""
+    if "source" in metadata:
+        chunk = metadata.get("chunk")
+        return f"{metadata['source']}#{chunk}" if chunk is not None else str(metadata["source"])
+    return str(metadata.get("topic", ""))
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def stages_side_by_side(result: TwoStageResult) -> Table:
+    """Stage 1 (cosine) and stage 2 (reranker) next to each other, with their timings."""
+    recall = Table(title=f"Stage 1 · embedding recall · {_ms(result.recall_seconds)}",
+                   expand=True, title_justify="left")
+    recall.add_column("#", justify="right", no_wrap=True)
+    recall.add_column("cosine", justify="right", no_wrap=True)
+    recall.add_column("passage", ratio=1, no_wrap=True, overflow="ellipsis")
+    for rank, hit in enumerate(result.candidates, 1):
+        recall.add_row(str(rank), f"{hit.cosine:.3f}", Text(snippet(hit.text)))
+
+    rerank = Table(title=f"Stage 2 · Qwen3 reranker · {_ms(result.rerank_seconds)}",
+                   expand=True, title_justify="left")
+    rerank.add_column("#", justify="right", no_wrap=True)
+    rerank.add_column("score", justify="right", no_wrap=True)
+    rerank.add_column("was", justify="right", no_wrap=True)
+    rerank.add_column("passage", ratio=1, no_wrap=True, overflow="ellipsis")
+    for rank, item in enumerate(result.reranked, 1):
+        rerank.add_row(str(rank), f"{item.score:.3f}", f"#{item.recall_rank}",
+                       Text(snippet(item.hit.text)))
+
+    both = Table.grid(expand=True, padding=(0, 2))
+    both.add_column(ratio=1)
+    both.add_column(ratio=1)
+    both.add_row(recall, rerank)
+    return both
+
+
+def results_table(result: TwoStageResult) -> Table:
+    """The reranked results: rank, rerank score, cosine, source and a snippet."""
+    table = Table(title=Text(f"{result.query}  (recall {_ms(result.recall_seconds)}, "
+                             f"rerank {_ms(result.rerank_seconds)})"),
+                  title_justify="left", expand=True)
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("rerank", justify="right", no_wrap=True)
+    table.add_column("cosine", justify="right", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    table.add_column("snippet", ratio=1)
+    for rank, item in enumerate(result.reranked, 1):
+        table.add_row(str(rank), f"{item.score:.4f}", f"{item.hit.cosine:.4f}",
+                      Text(source_of(item.hit.metadata)), Text(snippet(item.hit.text)))
+    return table
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that wraps to the terminal, or to 120 columns when output is not a terminal."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=120)
+    return console
+
+
+def embedding_progress(console: Console) -> Progress:
+    """A progress bar for embedding passages (use as a context manager)."""
+    return Progress(TextColumn("embedding passages"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)

@@ -1,0 +1,227 @@
+"""Chroma collections of Qwen3 vectors: embedded and persistent by default, ids from content.
+
+Ids are hashes of the content, so indexing the same text again finds it already stored and
+skips the model: a second run only pays for model load. Each collection records the embedding
+model and vector size it was built with, so it is never searched with mismatching vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+__all__ = [
+    "Hit",
+    "VectorStore",
+    "cache_dir",
+    "content_id",
+    "default_chroma_dir",
+    "open_client",
+    "recorded_embedding_model",
+]
+
+_MODEL_KEY = "qwen3_rag_embedding_model"
+_SIZE_KEY = "qwen3_rag_embedding_size"
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+#: Texts embedded per model call while indexing; small enough for a steady progress bar.
+_BATCH = 16
+
+
+def cache_dir() -> Path:
+    """Where qwen3-rag keeps its data: ``$QWEN3_RAG_CACHE_DIR``, else the user's cache dir."""
+    explicit = os.environ.get("QWEN3_RAG_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "qwen3-rag"
+
+
+def default_chroma_dir() -> Path:
+    """The embedded Chroma database used when no directory or server is given."""
+    return cache_dir() / "chroma"
+
+
+def content_id(text: str, source: str = "") -> str:
+    """A stable id for a passage: the SHA-256 of its source and text."""
+    return hashlib.sha256(f"{source}\0{text}".encode()).hexdigest()
+
+
+def open_client(chroma_dir: str | os.PathLike[str] | None = None, chroma_url: str | None = None):
+    """A Chroma client: a server at ``chroma_url``, else an embedded database on disk.
+
+    Args:
+        chroma_dir: Directory of the embedded database; :func:`default_chroma_dir` when None.
+        chroma_url: ``http(s)://host:port`` of a Chroma server; wins over ``chroma_dir``.
+    """
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if chroma_url:
+        url = urlparse(chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"--chroma-url must look like http://host:8000, got {chroma_url!r}")
+        return chromadb.HttpClient(host=url.hostname, port=url.port or 8000,
+                                   ssl=url.scheme == "https", settings=settings)
+    path = Path(chroma_dir) if chroma_dir else default_chroma_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def recorded_embedding_model(client: Any, name: str) -> str | None:
+    """The embedding model a collection was built with (None if it does not exist)."""
+    existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    if name not in existing:
+        return None
+    model = (client.get_collection(name, embedding_function=None).metadata or {}).get(_MODEL_KEY)
+    return str(model) if model is not None else None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A stored passage found by a vector query."""
+
+    id: str
+    text: str
+    cosine: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class VectorStore:
+    """One Chroma collection holding vectors from one embedding model.
+
+    Args:
+        client: A Chroma client (see :func:`open_client`).
+        name: Collection name: 3-512 characters from ``[A-Za-z0-9._-]``.
+        embedding_model: The model the vectors come from, recorded with the collection.
+        embedding_size: Length of the vectors.
+        create: Create the collection when missing; when False a missing one is an error.
+
+    Raises:
+        ValueError: Bad name, a missing collection with ``create=False``, or a collection
+            built with vectors of another size or another distance.
+    """
+
+    def __init__(self, client: Any, name: str, embedding_model: str, embedding_size: int,
+                 *, create: bool = True):
+        if not _NAME_PATTERN.match(name):
+            raise ValueError(f"collection name {name!r} is not valid: use 3-512 letters, digits, "
+                             "'.', '_' or '-', starting and ending with a letter or digit")
+        existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+        if name not in existing and not create:
+            known = ", ".join(sorted(existing)) or "none yet"
+            raise ValueError(f"collection {name!r} does not exist (collections: {known}); "
+                             f"create it with `qwen3-rag index PATH --collection {name}`")
+        self.name = name
+        self._collection = client.get_or_create_collection(
+            name,
+            embedding_function=None,  # vectors always come from Qwen3, never Chroma's default
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={_MODEL_KEY: embedding_model, _SIZE_KEY: embedding_size},
+        )
+        space = ((getattr(self._collection, "configuration", None) or {}).get("hnsw") or {}) \
+            .get("space", "cosine")
+        if space != "cosine":
+            # Scores are 1 - distance, which is the cosine only in cosine space.
+            raise ValueError(f"collection {name!r} was created by another tool with {space!r} "
+                             "distance; qwen3-rag needs cosine: use another --collection")
+        recorded = self._collection.metadata or {}
+        self.embedding_model = str(recorded.get(_MODEL_KEY, embedding_model))
+        size = int(recorded.get(_SIZE_KEY, embedding_size))
+        if size != embedding_size:
+            raise ValueError(
+                f"collection {name!r} holds {size}-dimensional vectors from "
+                f"{self.embedding_model!r}, but the embedding model gives {embedding_size}; "
+                f"use --embedding-model {self.embedding_model} or another --collection")
+
+    def count(self) -> int:
+        """Number of passages stored."""
+        return self._collection.count()
+
+    def missing(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that are not stored yet."""
+        wanted = list(dict.fromkeys(ids))
+        stored: set[str] = set()
+        for batch in _batches(wanted, 1000):
+            stored.update(self._collection.get(ids=list(batch), include=[])["ids"])
+        return set(wanted) - stored
+
+    def add(self, ids: Sequence[str], texts: Sequence[str],
+            metadatas: Sequence[dict[str, Any]],
+            embed: Callable[[list[str]], np.ndarray],
+            on_progress: Callable[[int], None] | None = None) -> int:
+        """Embed and store the passages not stored yet.
+
+        Args:
+            ids: One id per passage (see :func:`content_id`); repeated ids are stored once.
+            texts: The passages.
+            metadatas: One metadata dict per passage (copied, never changed).
+            embed: Turns a list of texts into an ``(n, d)`` array (``embed_documents``).
+            on_progress: Called with the number of passages handled after each batch.
+
+        Returns:
+            How many passages were new.
+        """
+        if not len(ids) == len(texts) == len(metadatas):
+            raise ValueError("ids, texts and metadatas must have the same length")
+        missing = self.missing(ids)
+        new: dict[str, int] = {}
+        for position, passage_id in enumerate(ids):
+            if passage_id in missing and passage_id not in new:
+                new[passage_id] = position
+        if on_progress is not None and len(ids) > len(new):
+            on_progress(len(ids) - len(new))
+        for batch in _batches(list(new.items()), _BATCH):
+            batch_texts = [texts[position] for _, position in batch]
+            vectors = embed(batch_texts)
+            self._collection.upsert(
+                ids=[passage_id for passage_id, _ in batch],
+                embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
+                documents=batch_texts,
+                metadatas=[dict(metadatas[position]) or None for _, position in batch],
+            )
+            if on_progress is not None:
+                on_progress(len(batch))
+        return len(new)
+
+    def prune(self, source: str, keep: Iterable[str]) -> int:
+        """Delete the passages of ``source`` whose ids are not in ``keep`` (the file changed).
+
+        Returns:
+            How many passages were deleted.
+        """
+        stored = self._collection.get(where={"source": source}, include=[])["ids"]
+        stale = sorted(set(stored) - set(keep))
+        if stale:
+            self._collection.delete(ids=stale)
+        return len(stale)
+
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+        """The ``k`` stored passages closest to ``vector``, closest first."""
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        found = self._collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=k, include=["documents", "distances", "metadatas"],
+        )
+        metadatas = found["metadatas"][0] if found["metadatas"] else [None] * len(found["ids"][0])
+        return [
+            Hit(id=passage_id, text=text, cosine=1.0 - float(distance), metadata=dict(meta or {}))
+            for passage_id, text, distance, meta in zip(
+                found["ids"][0], found["documents"][0], found["distances"][0], metadatas,
+                strict=True,
+            )
+        ]

@@ -1,0 +1,190 @@
+"""``qwen3-rag ui``: a web page to rerank pasted passages and to search a collection (Gradio).
+
+Needs the ``ui`` extra (``pip install 'qwen3-rag[ui]'``). Works with every backend, including
+a remote vLLM server (``--base-url``): the page only calls the core objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from qwen3_core import Qwen3Embedder, Qwen3Reranker
+from qwen3_rag.index_search import DEFAULT_COLLECTION
+from qwen3_rag.loading import (
+    AppError,
+    add_model_arguments,
+    add_store_arguments,
+    load_embedder,
+    load_reranker,
+    open_store,
+)
+from qwen3_rag.render import snippet, source_of
+from qwen3_rag.store import VectorStore
+from qwen3_rag.two_stage import two_stage_search
+
+__all__ = ["RANKED_HEADERS", "add_arguments", "build_app", "rank_passages", "run"]
+
+RANKED_HEADERS = ["rank", "score", "input #", "passage"]
+_STAGE1_HEADERS = ["#", "cosine", "source", "passage"]
+_STAGE2_HEADERS = ["#", "rerank score", "was #", "cosine", "source", "passage"]
+_EXAMPLE_QUERY = "Which river is the longest in Asia?"
+_EXAMPLE_PASSAGES = (
+    "The Yangtze runs about 6,300 km from the Tibetan Plateau to the East China Sea.\n"
+    "长江是亚洲第一长河，在上海附近注入东海。\n"
+    "The Nile and the Amazon compete for the title of the world's longest river.\n"
+    "Mount Everest sits on the border between China and Nepal."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``qwen3-rag ui``."""
+    add_model_arguments(parser)
+    add_store_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for everyone)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--no-search", action="store_true",
+                        help="reranking tab only: do not load the embedding model")
+
+
+def rank_passages(reranker: Qwen3Reranker, query: str, instruction: str,
+                  passages_text: str) -> list[list[Any]]:
+    """Rerank the non-blank lines of ``passages_text`` for ``query``.
+
+    Returns:
+        Rows of :data:`RANKED_HEADERS`, best first; ``input #`` is the line's 1-based position
+        among the passages.
+
+    Raises:
+        ValueError: No query or no passages.
+    """
+    passages = [line.strip() for line in passages_text.splitlines() if line.strip()]
+    if not query.strip():
+        raise ValueError("Type a query.")
+    if not passages:
+        raise ValueError("Paste at least one passage, one per line.")
+    results = reranker.rerank(query, passages, instruction=instruction.strip() or None)
+    return [[rank, round(r.score, 6), r.index + 1, r.document]
+            for rank, r in enumerate(results, 1)]
+
+
+def _chart(rows: list[list[Any]]):
+    import pandas as pd
+
+    # Short unique x labels; the passage itself shows in the bar's tooltip.
+    return pd.DataFrame({"rank": [f"#{row[0]}" for row in rows],
+                         "score": [row[1] for row in rows],
+                         "passage": [snippet(row[3], 80) for row in rows]})
+
+
+def _search_rows(result) -> tuple[list[list[Any]], list[list[Any]], str]:
+    stage1 = [[rank, round(hit.cosine, 4), source_of(hit.metadata), hit.text]
+              for rank, hit in enumerate(result.candidates, 1)]
+    stage2 = [[rank, round(item.score, 4), item.recall_rank, round(item.hit.cosine, 4),
+               source_of(item.hit.metadata), item.hit.text]
+              for rank, item in enumerate(result.reranked, 1)]
+    timing = (f"Stage 1 (embedding recall): **{result.recall_seconds * 1000:.0f} ms** · "
+              f"Stage 2 (reranking): **{result.rerank_seconds * 1000:.0f} ms**")
+    return stage1, stage2, timing
+
+
+def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
+              open_collection: Callable[[str], VectorStore] | None = None,
+              default_collection: str = DEFAULT_COLLECTION):
+    """The Gradio page.
+
+    Args:
+        reranker: Ranks the passages of both tabs.
+        embedder: Stage 1 of the search tab; without it (or ``open_collection``) the tab says
+            how to enable search.
+        open_collection: Returns the store of a collection name.
+        default_collection: Pre-filled collection name.
+
+    Returns:
+        A ``gradio.Blocks``; call ``.launch()`` on it.
+    """
+    import gradio as gr
+
+    def on_rank(query: str, instruction: str, passages_text: str):
+        try:
+            rows = rank_passages(reranker, query, instruction, passages_text)
+        except (ValueError, TypeError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return rows, _chart(rows)
+
+    def on_search(query: str, collection: str, k: float, top_n: float):
+        if embedder is None or open_collection is None:
+            raise gr.Error("Search is off: start the page without --no-search.")
+        try:
+            store = open_collection(collection.strip())
+            result = two_stage_search(store, embedder, reranker, query, k=int(k),
+                                      top_n=int(top_n))
+        except (AppError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return _search_rows(result)
+
+    with gr.Blocks(title="qwen3-rag") as app:
+        gr.Markdown(f"# qwen3-rag\nReranker **{reranker.model}** on **{reranker.backend}**"
+                    + (f" · embedding **{embedder.model}**" if embedder else ""))
+        with gr.Tab("Rerank passages"):
+            with gr.Row():
+                with gr.Column():
+                    query = gr.Textbox(label="Query", value=_EXAMPLE_QUERY, elem_id="query")
+                    instruction = gr.Textbox(
+                        label="Instruction (optional)", elem_id="instruction",
+                        placeholder="Given a web search query, retrieve relevant passages "
+                                    "that answer the query")
+                    passages = gr.Textbox(label="Candidate passages, one per line", lines=8,
+                                          value=_EXAMPLE_PASSAGES, elem_id="passages")
+                    rank_button = gr.Button("Rank", variant="primary", elem_id="rank")
+                with gr.Column():
+                    ranked = gr.Dataframe(headers=RANKED_HEADERS, label="Ranked",
+                                          elem_id="ranked", interactive=False, wrap=True,
+                                          column_widths=["9%", "14%", "11%", "66%"])
+                    chart = gr.BarPlot(x="rank", y="score", sort="-y", y_lim=[0, 1],
+                                       tooltip=["rank", "score", "passage"],
+                                       label="Reranker score (P(yes)) by rank",
+                                       elem_id="chart")
+            rank_button.click(on_rank, [query, instruction, passages], [ranked, chart])
+            query.submit(on_rank, [query, instruction, passages], [ranked, chart])
+        with gr.Tab("Search a collection"):
+            with gr.Row():
+                search_query = gr.Textbox(label="Query", scale=3, elem_id="search-query")
+                collection = gr.Textbox(label="Collection", value=default_collection,
+                                        elem_id="collection")
+                k = gr.Number(label="k (stage 1)", value=20, precision=0, minimum=1, elem_id="k")
+                top_n = gr.Number(label="top n (stage 2)", value=5, precision=0, minimum=1,
+                                  elem_id="top-n")
+            search_button = gr.Button("Search", variant="primary", elem_id="search")
+            timing = gr.Markdown()
+            with gr.Row():
+                stage1 = gr.Dataframe(headers=_STAGE1_HEADERS, label="Stage 1: cosine recall",
+                                      interactive=False, wrap=True, elem_id="stage1",
+                                      column_widths=["8%", "14%", "18%", "60%"])
+                stage2 = gr.Dataframe(headers=_STAGE2_HEADERS, label="Stage 2: reranked",
+                                      interactive=False, wrap=True, elem_id="stage2",
+                                      column_widths=["7%", "13%", "10%", "12%", "16%", "42%"])
+            search_inputs = [search_query, collection, k, top_n]
+            search_button.click(on_search, search_inputs, [stage1, stage2, timing])
+            search_query.submit(on_search, search_inputs, [stage1, stage2, timing])
+    return app
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the page until Ctrl-C; returns the exit code."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise AppError("the web page needs Gradio: pip install 'qwen3-rag[ui]'") from exc
+    with load_reranker(args) as reranker:
+        embedder = None if args.no_search else load_embedder(args)
+        try:
+            app = build_app(reranker, embedder,
+                            lambda name: open_store(args, name, embedder, create=False))
+            app.launch(server_name=args.host, server_port=args.port)
+        finally:
+            if embedder is not None:
+                embedder.close()
+    return 0

@@ -1,0 +1,152 @@
+"""``qwen3-rag demo`` on the tiny models: both stages checked against the model-card formulas."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import reference
+
+from qwen3_core import Qwen3Embedder
+from qwen3_rag.cli import main
+from qwen3_rag.corpus import SAMPLE_QUERIES, load_sample_corpus
+
+TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    """An empty qwen3-rag cache dir (Chroma, tiny models) for one test."""
+    monkeypatch.setenv("QWEN3_RAG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no hub here: fail fast, never hang on retries
+    return tmp_path / "cache"
+
+
+@pytest.fixture()
+def tiny_args(tiny_models):
+    return ["--embedding-model", str(tiny_models.embedding),
+            "--reranker-model", str(tiny_models.reranker), *TRANSFORMERS]
+
+
+@pytest.fixture()
+def embed_calls(monkeypatch):
+    """Counts the texts passed to Qwen3Embedder.embed_documents (still calling through)."""
+    texts: list[str] = []
+    original = Qwen3Embedder.embed_documents
+
+    def counting(self, documents):
+        texts.extend(documents)
+        return original(self, documents)
+
+    monkeypatch.setattr(Qwen3Embedder, "embed_documents", counting)
+    return texts
+
+
+def _run(argv, capsys, stdin: str = ""):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_results_match_the_model_card_formulas(cache, tiny_args, tiny_models, capsys):
+    code, out, _ = _run(["demo", *tiny_args, "--json", "--k", "6", "--top-n", "3"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["random_weights"] is False
+    assert [r["query"] for r in report["results"]] == list(SAMPLE_QUERIES)
+
+    corpus = [p.text for p in load_sample_corpus()]
+    emb_path, rr_path = str(tiny_models.embedding), str(tiny_models.reranker)
+    corpus_vectors = np.stack([reference.embed(emb_path, text) for text in corpus])
+    for result in report["results"]:
+        cosine = corpus_vectors @ reference.embed_query(emb_path, result["query"])
+        expected_top = [corpus[i] for i in np.argsort(-cosine)[:6]]
+        candidates = result["candidates"]
+        # Stage 1: the k passages closest by the reference embedding, in that order.
+        assert [c["text"] for c in candidates] == expected_top
+        for c in candidates:
+            assert c["cosine"] == pytest.approx(cosine[corpus.index(c["text"])], abs=1e-4)
+        # Stage 2: the reference reranker's scores, best first, each naming its stage-1 rank.
+        scores = reference.rerank_scores(rr_path, result["query"], expected_top)
+        best = sorted(range(6), key=lambda i: -scores[i])[:3]
+        assert [r["recall_rank"] for r in result["reranked"]] == [i + 1 for i in best]
+        for r, i in zip(result["reranked"], best, strict=True):
+            assert r["text"] == expected_top[i]
+            assert r["score"] == pytest.approx(scores[i], abs=1e-5)
+        assert result["recall_ms"] > 0 and result["rerank_ms"] > 0
+
+
+def test_second_run_reuses_the_stored_vectors(cache, tiny_args, capsys, embed_calls):
+    corpus = [p.text for p in load_sample_corpus()]
+    assert _run(["demo", *tiny_args, "--no-interactive"], capsys)[0] == 0
+    assert sorted(embed_calls) == sorted(corpus)
+    assert (cache / "chroma").is_dir()
+    embed_calls.clear()
+    code, out, err = _run(["demo", *tiny_args, "--no-interactive"], capsys)
+    assert code == 0
+    assert embed_calls == []  # every passage found by its content hash
+    assert f"{len(corpus)} passages" in err
+    assert "0 embedded now" in err and f"{len(corpus)} reused" in err
+    for query in SAMPLE_QUERIES:
+        assert f"Query: {query}" in out
+    assert "Stage 1" in out and "Stage 2" in out
+
+
+QUESTION = "how does [b]attention[/b] work?"  # brackets must print as typed, not as style
+
+
+@pytest.mark.parametrize("stdin", [f"{QUESTION}\nquit\n", f"{QUESTION}\nexit\n",
+                                   f"\n{QUESTION}\nQ\n",
+                                   f"{QUESTION}\n"])  # Ctrl-D: end of input
+def test_interactive_prompt_answers_then_ends_cleanly(cache, tiny_args, capsys, stdin):
+    code, out, _ = _run(["demo", *tiny_args], capsys, stdin=stdin)
+    assert code == 0
+    assert out.count("Query: ") == len(SAMPLE_QUERIES) + 1
+    assert f"Query: {QUESTION}" in out
+
+
+def test_ctrl_c_at_the_prompt_ends_cleanly(cache, tiny_args, capsys, monkeypatch):
+    def interrupted(prompt=""):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.input", interrupted)
+    code, out, _ = _run(["demo", *tiny_args], capsys)
+    assert code == 0
+    assert out.count("Query: ") == len(SAMPLE_QUERIES)
+
+
+def test_falls_back_to_tiny_models_loudly_when_defaults_are_unavailable(cache, capsys):
+    code, out, err = _run(["demo", *TRANSFORMERS, "--json"], capsys)
+    assert code == 0
+    assert "RANDOM-WEIGHT" in err and "Qwen/Qwen3-Embedding-0.6B" in err
+    report = json.loads(out)
+    assert report["random_weights"] is True
+    assert report["embedding_model"].startswith(str(cache / "tiny-models"))
+
+
+def test_a_named_model_that_cannot_load_is_one_message_and_exit_1(cache, tmp_path):
+    missing = tmp_path / "no-such-model"
+    child = subprocess.run(
+        [sys.executable, "-m", "qwen3_rag.cli", "demo", "--embedding-model", str(missing),
+         "--no-interactive"],
+        capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False,
+    )
+    assert child.returncode == 1
+    assert "Traceback" not in child.stderr
+    assert str(missing) in child.stderr and "--embedding-model" in child.stderr
+    assert child.stdout == ""
+
+
+def test_an_unreachable_hub_id_names_the_model_and_exits_1(cache, tiny_models, capsys):
+    code, out, err = _run(["demo", "--embedding-model", str(tiny_models.embedding),
+                           "--reranker-model", "Qwen/Qwen3-Reranker-8B", *TRANSFORMERS], capsys)
+    assert code == 1
+    assert "Qwen/Qwen3-Reranker-8B" in err and "hf download Qwen/Qwen3-Reranker-8B" in err
+    assert "RANDOM-WEIGHT" not in err  # a model the user named never falls back

@@ -1,0 +1,209 @@
+"""``qwen3-rag index`` and ``search`` on the tiny models, against the model-card formulas."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import reference
+
+from qwen3_core import Qwen3Embedder
+from qwen3_rag.cli import main
+from qwen3_rag.store import open_client
+
+TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
+
+RIVERS_MD = """# Rivers
+
+The Yangtze is the longest river in Asia. It flows east into the East China Sea.
+
+## Mountains
+
+Everest is the highest mountain on Earth.
+"""
+CITIES_TXT = ("北京是中国的首都，有三千多年的建城史。上海是中国最大的城市，也是重要的港口。\n\n"
+              "Python is a programming language.\n")
+NOTES_JSONL = (
+    '{"text": "Chroma stores vectors on disk.", "author": "ana", "tags": ["db"]}\n'
+    "\n"
+    '{"content": "A reranker reads the query and the passage together.", "year": 2025}\n'
+)
+
+
+@pytest.fixture()
+def docs(tmp_path):
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "rivers.md").write_text(RIVERS_MD, encoding="utf-8")
+    (root / "sub" / "cities.txt").write_text(CITIES_TXT, encoding="utf-8")
+    (root / "notes.jsonl").write_text(NOTES_JSONL, encoding="utf-8")
+    (root / "ignored.csv").write_text("a,b\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture()
+def store_args(tmp_path):
+    return ["--chroma-dir", str(tmp_path / "chroma"), "--collection", "notes-test"]
+
+
+@pytest.fixture()
+def embed_calls(monkeypatch):
+    """Counts the texts passed to Qwen3Embedder.embed_documents (still calling through)."""
+    texts: list[str] = []
+    original = Qwen3Embedder.embed_documents
+
+    def counting(self, documents):
+        texts.extend(documents)
+        return original(self, documents)
+
+    monkeypatch.setattr(Qwen3Embedder, "embed_documents", counting)
+    return texts
+
+
+def _index(paths, store_args, tiny_models, capsys, *extra):
+    code = main(["index", *map(str, paths), *store_args, "--embedding-model",
+                 str(tiny_models.embedding), *TRANSFORMERS, *extra])
+    return code, *capsys.readouterr()
+
+
+def _search(query, store_args, tiny_models, capsys, *extra):
+    code = main(["search", query, *store_args, "--reranker-model", str(tiny_models.reranker),
+                 *TRANSFORMERS, *extra])
+    return code, *capsys.readouterr()
+
+
+def test_index_is_idempotent_and_search_matches_the_formulas(docs, store_args, tiny_models,
+                                                             capsys, embed_calls):
+    code, _, err = _index([docs], store_args, tiny_models, capsys, "--chunk-size", "30",
+                          "--chunk-overlap", "0")
+    assert code == 0
+    chunks = list(embed_calls)
+    assert all(len(chunk) <= 30 for chunk in chunks)
+    assert "Chroma stores vectors on disk." in chunks
+    assert "北京是中国的首都，有三千多年的建城史。" in chunks  # Chinese splits at sentence ends
+    assert not any("a,b" in chunk for chunk in chunks)
+    assert f"{len(chunks)} embedded" in err
+
+    embed_calls.clear()
+    code, _, err = _index([docs], store_args, tiny_models, capsys, "--chunk-size", "30",
+                          "--chunk-overlap", "0")
+    assert code == 0 and embed_calls == []
+    assert f"0 embedded, {len(chunks)} already stored" in err
+
+    query = "Which river is the longest?"
+    code, out, _ = _search(query, store_args, tiny_models, capsys, "--k", "50", "--top-n", "4",
+                           "--json")
+    assert code == 0
+    result = json.loads(out)
+    emb, rr = str(tiny_models.embedding), str(tiny_models.reranker)
+    # Stage 1 with k above the collection size returns every chunk, by reference cosine.
+    cosine = np.stack([reference.embed(emb, c) for c in chunks]) @ reference.embed_query(emb, query)
+    assert [c["text"] for c in result["candidates"]] == [chunks[i] for i in np.argsort(-cosine)]
+    candidates = [c["text"] for c in result["candidates"]]
+    scores = reference.rerank_scores(rr, query, candidates)
+    best = sorted(range(len(candidates)), key=lambda i: -scores[i])[:4]
+    assert [r["text"] for r in result["reranked"]] == [candidates[i] for i in best]
+    for r, i in zip(result["reranked"], best, strict=True):
+        assert r["score"] == pytest.approx(scores[i], abs=1e-5)
+        assert r["recall_rank"] == i + 1
+    notes = next(c for c in result["candidates"] if c["text"] == "Chroma stores vectors on disk.")
+    assert notes["metadata"]["author"] == "ana" and notes["metadata"]["line"] == 1
+    assert notes["metadata"]["source"] == str((docs / "notes.jsonl").resolve())
+
+
+def test_search_prints_a_table(docs, store_args, tiny_models, capsys):
+    assert _index([docs / "rivers.md"], store_args, tiny_models, capsys)[0] == 0
+    code, out, _ = _search("longest river", store_args, tiny_models, capsys, "--top-n", "1")
+    assert code == 0
+    for header in ("rank", "rerank", "cosine", "source", "snippet"):
+        assert header in out
+    assert "rivers.md" in out and "Yangtze" in out
+
+
+def test_changed_file_replaces_its_old_passages(docs, store_args, tiny_models, capsys,
+                                                embed_calls):
+    target = docs / "sub" / "cities.txt"
+    assert _index([target], store_args, tiny_models, capsys)[0] == 0
+    target.write_text("Hangzhou is known for the West Lake.\n", encoding="utf-8")
+    embed_calls.clear()
+    code, _, err = _index([target], store_args, tiny_models, capsys)
+    assert code == 0
+    assert embed_calls == ["Hangzhou is known for the West Lake."]
+    assert "1 stale removed" in err and "now holds 1 passages" in err
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("missing.txt", "does not exist"),
+    ("ignored.csv", "unsupported file type"),
+])
+def test_bad_paths_are_one_message_and_exit_1(docs, store_args, tiny_models, capsys, bad,
+                                              message):
+    code, out, err = _index([docs / bad], store_args, tiny_models, capsys)
+    assert code == 1 and message in err and out == ""
+
+
+def test_bad_jsonl_line_is_reported_with_its_line_number(docs, store_args, tiny_models, capsys):
+    (docs / "notes.jsonl").write_text('{"text": "fine"}\n{"title": "no text"}\n')
+    code, _, err = _index([docs / "notes.jsonl"], store_args, tiny_models, capsys)
+    assert code == 1 and "notes.jsonl:2" in err
+
+
+def test_search_of_a_missing_collection_says_how_to_create_it(store_args, tiny_models, capsys):
+    code, _, err = _search("anything", store_args, tiny_models, capsys, "--embedding-model",
+                           str(tiny_models.embedding))
+    assert code == 1
+    assert "notes-test" in err and "qwen3-rag index" in err
+
+
+@pytest.fixture()
+def chroma_server(tmp_path):
+    """A Chroma server (the `chroma run` that chromadb installs) on a free loopback port."""
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "chromadb's `chroma` command is missing"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host",
+                               "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, "chroma run exited"
+                time.sleep(0.25)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_index_and_search_through_a_chroma_server(docs, tiny_models, capsys, chroma_server,
+                                                  tmp_path):
+    server_args = ["--chroma-url", chroma_server, "--collection", "served"]
+    assert _index([docs / "rivers.md"], server_args, tiny_models, capsys)[0] == 0
+    code, out, _ = _search("longest river", server_args, tiny_models, capsys, "--json")
+    assert code == 0
+    texts = [c["text"] for c in json.loads(out)["candidates"]]
+    assert texts == [RIVERS_MD.strip()]
+    assert not (tmp_path / "chroma").exists()  # nothing went to an embedded database
+
+
+def test_a_collection_with_another_distance_is_refused(store_args, tiny_models, capsys,
+                                                       tmp_path):
+    # Made the way other tools do, with Chroma's default (l2) distance.
+    open_client(tmp_path / "chroma").create_collection("notes-test", embedding_function=None)
+    code, _, err = _search("anything", store_args, tiny_models, capsys, "--embedding-model",
+                           str(tiny_models.embedding))
+    assert code == 1 and "'l2' distance" in err
