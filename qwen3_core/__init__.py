@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from qwen3_core.embedder import Qwen3Embedder
 from qwen3_core.engines import BACKENDS
+from qwen3_core.engines.http_backend import ServerError
 from qwen3_core.formats import DEFAULT_INSTRUCTION
 from qwen3_core.models import ModelLoadError
 from qwen3_core.reranker import Qwen3Reranker, RerankResult
@@ -18,6 +19,7 @@ __all__ = [
     "Qwen3Embedder",
     "Qwen3Reranker",
     "RerankResult",
+    "ServerError",
 ]
 
 __version__ = "0.1.0"

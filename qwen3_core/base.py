@@ -33,7 +33,8 @@ class Qwen3Model:
         timeout: float = 60.0,
     ):
         self.instruction: str = check_instruction(instruction, DEFAULT_INSTRUCTION)
-        self.info: ModelInfo = resolve_model(model)
+        remote = backend == "http" or (backend == "auto" and base_url is not None)
+        self.info: ModelInfo = resolve_model(model, weights=not remote)
         if isinstance(max_length, bool) or not isinstance(max_length, int):
             raise TypeError(f"max_length must be an int, got {max_length!r}")
         limit = self.info.max_position_embeddings

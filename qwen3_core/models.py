@@ -40,17 +40,14 @@ def _looks_like_path(model: str) -> bool:
     return model.count("/") != 1
 
 
-def _download(model: str) -> Path:
+def _download(model: str, weights: bool) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:  # pragma: no cover - huggingface_hub comes with tokenizers
         raise ImportError("loading a model by hub id needs huggingface_hub") from exc
     try:
-        return Path(
-            snapshot_download(
-                model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.py"]
-            )
-        )
+        patterns = ["*.json", "*.txt", "*.model", "*.py"] + (["*.safetensors"] if weights else [])
+        return Path(snapshot_download(model, allow_patterns=patterns))
     except Exception as exc:
         raise ModelLoadError(
             f"could not get model {model!r} from the Hugging Face Hub ({type(exc).__name__}: "
@@ -65,8 +62,14 @@ def _weight_bytes(path: Path) -> int:
     )
 
 
-def resolve_model(model: str | os.PathLike[str]) -> ModelInfo:
-    """Return the local directory and config facts of ``model`` (a directory or a hub id)."""
+def resolve_model(model: str | os.PathLike[str], *, weights: bool = True) -> ModelInfo:
+    """Return the local directory and config facts of ``model`` (a directory or a hub id).
+
+    Args:
+        model: A local model directory or a Hugging Face id.
+        weights: Fetch the weights of a hub model too; the http backend needs only the tokenizer
+            and config, since the server holds the weights.
+    """
     name = os.fspath(model)
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"model must be a Hugging Face id or a directory, got {model!r}")
@@ -78,7 +81,7 @@ def resolve_model(model: str | os.PathLike[str]) -> ModelInfo:
     elif _looks_like_path(name):
         raise FileNotFoundError(f"model path {name!r} does not exist")
     else:
-        path = _download(name)
+        path = _download(name, weights)
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{path} has no config.json, so it is not a model directory")

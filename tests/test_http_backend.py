@@ -25,8 +25,12 @@ import reference
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
 from qwen3_core.engines.http_backend import HttpEngine, ServerError
 from qwen3_core.models import resolve_model
+from qwen3_rag.serve import set_parent_death_signal
+
+pytestmark = pytest.mark.vllm
 
 TOLERANCE = 1e-5
+API_KEY = "tiny-secret"
 STARTUP_SECONDS = 400
 
 QUERY = "How do glaciers shape valleys?"
@@ -89,14 +93,15 @@ def _serve_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "qwen3_rag.cli"]
 
 
-def _start(kind: str, model: Path, log_dir: Path) -> Server:
+def _start(kind: str, model: Path, log_dir: Path, *options: str) -> Server:
     port = _free_port()
     log = log_dir / f"{kind}-{port}.log"
     command = [*_serve_command(), "serve", kind, "--model", str(model), "--dtype", "float32",
-               "--port", str(port), "--", "--enforce-eager"]
+               "--port", str(port), *options, "--", "--enforce-eager"]
     with log.open("wb") as sink:
+        # Dies with pytest even when the session is killed before its teardown runs.
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=set_parent_death_signal)
     return Server(process, f"http://127.0.0.1:{port}", log)
 
 
@@ -121,10 +126,14 @@ def servers(tiny_models, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("vllm-servers")
     started = {}
     try:
-        for name, kind, model in [("embedding", "embedding", tiny_models.embedding),
-                                  ("reranker", "reranker", tiny_models.reranker),
-                                  ("doomed", "reranker", tiny_models.reranker)]:
-            started[name] = _start(kind, model, log_dir)
+        # The embedding server guards its /v1 routes with a key (the reranker's /classify
+        # route is never guarded by vLLM).
+        for name, kind, model, options in [
+            ("embedding", "embedding", tiny_models.embedding, ["--api-key", API_KEY]),
+            ("reranker", "reranker", tiny_models.reranker, []),
+            ("doomed", "reranker", tiny_models.reranker, []),
+        ]:
+            started[name] = _start(kind, model, log_dir, *options)
         for server in started.values():
             _wait_ready(server)
         yield started
@@ -136,7 +145,7 @@ def servers(tiny_models, tmp_path_factory):
 @pytest.fixture(scope="session")
 def http_embedder(tiny_models, servers):
     with Qwen3Embedder(tiny_models.embedding, backend="http", dtype="float32",
-                       base_url=servers["embedding"].url) as emb:
+                       base_url=servers["embedding"].url, api_key=API_KEY) as emb:
         yield emb
 
 
@@ -174,12 +183,13 @@ def test_truncated_scores_match_model_card(tiny_models, servers):
 def test_embeddings_match_model_card(http_embedder, tiny_models):
     path = str(tiny_models.embedding)
     documents = http_embedder.embed_documents(DOCUMENTS)
-    queries = http_embedder.embed_queries([QUERY, "冰川如何塑造山谷？"])
+    query_texts = [QUERY, "冰川如何塑造山谷？"]
+    queries = http_embedder.embed_queries(query_texts)
     assert documents.dtype == np.float32
     np.testing.assert_allclose(documents, [reference.embed(path, d) for d in DOCUMENTS],
                                atol=TOLERANCE)
-    np.testing.assert_allclose(queries, [reference.embed_query(path, q)
-                                         for q in [QUERY, "冰川如何塑造山谷？"]], atol=TOLERANCE)
+    np.testing.assert_allclose(queries, [reference.embed_query(path, q) for q in query_texts],
+                               atol=TOLERANCE)
 
 
 def test_http_equals_in_process_vllm(http_reranker, vllm_reranker, http_embedder, vllm_embedder):
@@ -195,8 +205,8 @@ def test_large_batches_are_split_and_keep_order(http_reranker, http_embedder, ti
     scores = http_reranker.score(QUERY, documents)
     want = reference.rerank_scores(str(tiny_models.reranker), QUERY, documents)
     np.testing.assert_allclose(scores, want, atol=TOLERANCE)
-    vectors = http_embedder.embed_documents(documents[::10])
-    want_vectors = [reference.embed(str(tiny_models.embedding), d) for d in documents[::10]]
+    vectors = http_embedder.embed_documents(documents)
+    want_vectors = [reference.embed(str(tiny_models.embedding), d) for d in documents]
     np.testing.assert_allclose(vectors, want_vectors, atol=TOLERANCE)
 
 
@@ -228,6 +238,13 @@ def test_unknown_model_name_is_a_clear_error(tiny_models, servers):
         engine.close()
 
 
+def test_wrong_api_key_is_a_clear_error(tiny_models, servers):
+    with Qwen3Embedder(tiny_models.embedding, backend="http", dtype="float32",
+                       base_url=servers["embedding"].url, api_key="wrong") as emb:
+        with pytest.raises(ServerError, match="HTTP 401.*api_key"):
+            emb.embed_documents(["locked out"])
+
+
 def test_hung_server_is_reported_within_timeout(tiny_models, servers):
     doomed = servers["doomed"]
     vllm_processes = doomed.processes()[1:]
@@ -252,6 +269,7 @@ async def test_failover_when_a_server_is_killed_mid_run(tiny_models, servers, re
         for _ in range(4):  # both servers answer in turn
             np.testing.assert_allclose(rr.score(QUERY, DOCUMENTS), reference_scores,
                                        atol=TOLERANCE)
+        assert "POST /classify" in servers["doomed"].log.read_text(errors="replace")
         calls = [rr.ascore(QUERY, DOCUMENTS) for _ in range(30)]
         kill = asyncio.to_thread(servers["doomed"].kill)
         results = await asyncio.gather(*calls, kill)

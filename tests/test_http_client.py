@@ -9,7 +9,12 @@ import pytest
 
 from qwen3_core import Qwen3Reranker
 from qwen3_core.engines import http_backend
-from qwen3_core.engines.http_backend import ServerError, batches, normalise_base_urls
+from qwen3_core.engines.http_backend import (
+    ServerError,
+    _ServerPool,
+    batches,
+    normalise_base_urls,
+)
 
 
 def test_base_urls_accept_openai_style_roots():
@@ -27,6 +32,24 @@ def test_batches_respect_prompt_and_token_limits(monkeypatch):
     # 3 prompts max; 9 tokens do not fit after 2; a 12-token prompt travels alone.
     assert list(batches(prompts)) == [(0, 3), (3, 4), (4, 5), (5, 6), (6, 7)]
     assert list(batches([])) == []
+
+
+def test_failed_servers_are_skipped_until_they_answer_again(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(http_backend.time, "monotonic", lambda: clock[0])
+    pool = _ServerPool(["http://a", "http://b", "http://c"])
+    a, b, c = pool.servers
+    assert [pool.order() for _ in range(3)] == [[a, b, c], [b, c, a], [c, a, b]]
+    pool.failed(b, "ConnectError")
+    # The others share the load evenly; b is only a last resort.
+    assert [pool.order() for _ in range(4)] == [[c, a, b], [a, c, b], [c, a, b], [a, c, b]]
+    clock[0] += http_backend.SKIP_SECONDS[0] + 0.1  # the pause is over: tried again in turn
+    assert pool.order() == [b, c, a]
+    pool.failed(b, "ConnectError")  # a second failure in a row doubles the pause
+    clock[0] += http_backend.SKIP_SECONDS[0] + 0.1
+    assert pool.order()[-1] is b
+    pool.succeeded(b)
+    assert b in pool.order()[:2] and b.failures == 0
 
 
 def _closed_port() -> int:

@@ -18,7 +18,6 @@ import base64
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 
 from qwen3_core.models import ModelInfo
 
-__all__ = ["HttpEngine", "ServerError"]
+__all__ = ["HttpEngine", "ServerError", "batches", "normalise_base_urls"]
 
 logger = logging.getLogger("qwen3_core")
 
@@ -72,10 +71,13 @@ class _ServerPool:
         """Servers to try for one request: available ones in turn, then skipped ones."""
         now = time.monotonic()
         with self._lock:
-            start, self._turn = self._turn, self._turn + 1
-        rotated = [self.servers[(start + i) % len(self.servers)] for i in range(len(self.servers))]
-        available = [s for s in rotated if s.skip_until <= now]
-        skipped = sorted((s for s in rotated if s.skip_until > now), key=lambda s: s.skip_until)
+            turn, self._turn = self._turn, self._turn + 1
+        available = [s for s in self.servers if s.skip_until <= now]
+        skipped = sorted((s for s in self.servers if s.skip_until > now),
+                         key=lambda s: s.skip_until)
+        if available:
+            start = turn % len(available)
+            available = available[start:] + available[:start]
         return available + skipped
 
     def failed(self, server: _Server, why: str) -> None:
@@ -154,8 +156,7 @@ class HttpEngine:
         }
         self._client = httpx.Client(**self._client_options)
         # An async client's connections belong to the event loop that opened them.
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
-                                                       httpx.AsyncClient] = weakref.WeakKeyDictionary()
+        self._async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._lock = threading.Lock()
         self._parallel = REQUESTS_PER_SERVER * len(self._pool.servers)
         self._executor: ThreadPoolExecutor | None = None
@@ -223,6 +224,9 @@ class HttpEngine:
         with self._lock:
             client = self._async_clients.get(loop)
             if client is None:
+                # Clients of closed loops can no longer be used (nor closed): drop them.
+                for old in [old for old in self._async_clients if old.is_closed()]:
+                    del self._async_clients[old]
                 client = self._async_clients[loop] = httpx.AsyncClient(**self._client_options)
             return client
 
@@ -322,7 +326,7 @@ class HttpEngine:
     def _embeddings(self, items: list[dict[str, Any]]) -> np.ndarray:
         if not items:
             return np.zeros((0, self.info.hidden_size), dtype=np.float32)
-        rows = [np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4") for item in items]
+        rows = [_vector(item["embedding"]) for item in items]
         if any(row.shape != (self.info.hidden_size,) for row in rows):
             raise ServerError(
                 f"the server at {', '.join(self.base_urls)} returned embeddings of "
@@ -340,6 +344,13 @@ class HttpEngine:
                 "reranker's hf_overrides"
             )
         return np.asarray([item["probs"][0] for item in items], dtype=np.float32)
+
+
+def _vector(embedding: str | list[float]) -> np.ndarray:
+    """One embedding as sent: base64 little-endian float32, or a JSON list from older servers."""
+    if isinstance(embedding, str):
+        return np.frombuffer(base64.b64decode(embedding), dtype="<f4")
+    return np.asarray(embedding, dtype=np.float32)
 
 
 def _server_message(response: httpx.Response) -> str:
