@@ -1,4 +1,4 @@
-"""The ``qwen3-rag`` command: demo, index, search, doctor, ui and serve (see ``docs/app.md``)."""
+"""The ``qwen3-rag`` command: demo, index, search, doctor, ui and serve (see the README)."""
 
 from __future__ import annotations
 
