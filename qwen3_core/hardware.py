@@ -11,6 +11,7 @@ from pathlib import Path
 __all__ = [
     "cpu_flags",
     "cpu_supports_bf16",
+    "usable_cpu_count",
     "gpu_total_memory_bytes",
     "has_nvidia_gpu",
     "total_memory_bytes",
@@ -34,6 +35,13 @@ def cpu_supports_bf16() -> bool:
     """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so bf16 is faster."""
     flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def usable_cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=1)

@@ -180,12 +180,15 @@ def set_parent_death_signal() -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server, wait for it, and return its exit status (128+N if killed by signal N)."""
+    from qwen3_core.engines.vllm_backend import vllm_cpu_environment
+
     command, plain = build_command(args)
     port = args.port if args.port is not None else DEFAULT_PORTS[args.kind]
     url = _local_url(args.host, port)
     print("qwen3-rag: the plain vLLM equivalent of this server:", flush=True)
+    settings = "".join(f"{key}={value} " for key, value in vllm_cpu_environment().items())
     secret = "VLLM_API_KEY=<your key> " if args.api_key else ""
-    print("  " + secret + shlex.join(plain), flush=True)
+    print("  " + settings + secret + shlex.join(plain), flush=True)
     if args.dry_run:
         return 0
     if importlib.util.find_spec("vllm") is None:
@@ -194,7 +197,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"qwen3-rag: starting {args.kind} server for {args.model} at {url} ...", flush=True)
     # A session of its own: a Ctrl-C reaches the server once, through the handler below, rather
     # than twice (which makes uvicorn skip its graceful shutdown).
-    env = {**os.environ, "VLLM_API_KEY": args.api_key} if args.api_key else None
+    env = {**os.environ, **vllm_cpu_environment()}
+    if args.api_key:
+        env["VLLM_API_KEY"] = args.api_key
     server = subprocess.Popen(command, start_new_session=True, env=env,
                               preexec_fn=set_parent_death_signal if os.name == "posix" else None)
 

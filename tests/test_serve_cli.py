@@ -7,6 +7,7 @@ engine use; starting real servers is ``test_http_backend.py``'s job.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -22,7 +23,22 @@ def _plain_command(capsys, argv: list[str]) -> list[str]:
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     command = next(line for line in lines if "vllm.entrypoints.openai.api_server" in line)
-    return shlex.split(command)
+    words = shlex.split(command)
+    # Leading NAME=VALUE words are environment settings (checked in their own test).
+    while "=" in words[0]:
+        words.pop(0)
+    return words
+
+
+def test_the_plain_command_shows_the_cpu_setting_it_runs_with(capsys, tiny_models):
+    assert main(["serve", "reranker", "--model", str(tiny_models.reranker), "--dry-run"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if "vllm.entrypoints.openai.api_server" in line)
+    # This machine: 2 cores, no GPU, so vLLM's scheduler gets no core of its own.
+    expected = "VLLM_CPU_NUM_OF_RESERVED_CPU=0 " if len(os.sched_getaffinity(0)) < 8 else ""
+    if "VLLM_CPU_NUM_OF_RESERVED_CPU" in os.environ:
+        expected = ""  # the user's own setting is inherited, not repeated
+    assert line.strip().startswith(expected + "python -m vllm.entrypoints.openai.api_server")
 
 
 def _value(command: list[str], flag: str) -> str:

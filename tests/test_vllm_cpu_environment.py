@@ -1,0 +1,55 @@
+"""vLLM's CPU build gets every core of a small machine, unless the user decided otherwise."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from qwen3_core.engines import vllm_backend
+
+VARIABLE = "VLLM_CPU_NUM_OF_RESERVED_CPU"
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """Set the number of usable cores and whether a GPU is present."""
+    monkeypatch.delenv(VARIABLE, raising=False)
+
+    def set_machine(cores: int, gpu: bool = False) -> None:
+        monkeypatch.setattr(vllm_backend, "usable_cpu_count", lambda: cores)
+        monkeypatch.setattr(vllm_backend, "has_nvidia_gpu", lambda: gpu)
+
+    return set_machine
+
+
+@pytest.mark.parametrize("cores", [1, 2, 4, 7])
+def test_small_cpus_reserve_no_core(machine, cores):
+    machine(cores)
+    assert vllm_backend.vllm_cpu_environment() == {VARIABLE: "0"}
+
+
+@pytest.mark.parametrize("cores", [8, 64])
+def test_large_cpus_keep_vllms_choice(machine, cores):
+    machine(cores)
+    assert vllm_backend.vllm_cpu_environment() == {}
+
+
+def test_gpu_machines_are_left_alone(machine):
+    machine(2, gpu=True)
+    assert vllm_backend.vllm_cpu_environment() == {}
+
+
+def test_the_users_own_setting_wins(machine, monkeypatch):
+    machine(2)
+    monkeypatch.setenv(VARIABLE, "1")
+    assert vllm_backend.vllm_cpu_environment() == {}
+
+
+@pytest.mark.vllm
+def test_a_running_engine_computes_on_every_core_here(vllm_reranker):
+    # The session's engine started on this machine (2 cores, no GPU): its worker processes
+    # inherited the setting.
+    if len(os.sched_getaffinity(0)) >= 8:
+        pytest.skip("this machine has enough cores for vLLM's own binding")
+    assert os.environ.get(VARIABLE) == "0"
