@@ -56,6 +56,12 @@ class TinyShape:
     head_dim: int = 64
     max_position_embeddings: int = 8192
     vocab_size: int = 1024
+    #: Standard deviation of the random weights. The tiny models' wide 0.2 spreads their
+    #: scores; larger models want the architecture's own 0.02, or they become numerically
+    #: chaotic (bf16 rounding then moves scores far more than it does in a trained model).
+    initializer_range: float = 0.2
+    #: Precision the weights are stored in; the official checkpoints are stored in bfloat16.
+    weights_dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -136,13 +142,12 @@ def _save_model(directory: Path, shape: TinyShape, vocab_size: int, seed: int) -
         head_dim=shape.head_dim,
         max_position_embeddings=shape.max_position_embeddings,
         tie_word_embeddings=True,
-        # A wide init spreads the random model's scores, so rankings are not all ties.
-        initializer_range=0.2,
+        initializer_range=shape.initializer_range,
         bos_token_id=None,
         eos_token_id=None,
     )
     torch.manual_seed(seed)
-    model = Qwen3ForCausalLM(config).to(torch.float32).eval()
+    model = Qwen3ForCausalLM(config).to(getattr(torch, shape.weights_dtype)).eval()
     model.save_pretrained(directory, safe_serialization=True)
 
 
