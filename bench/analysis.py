@@ -33,6 +33,7 @@ class Row:
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)
     max_abs_diff: dict[str, float] = field(default_factory=dict)
     top10: dict[str, str] = field(default_factory=dict)
+    swap_gap: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -41,15 +42,16 @@ def _top(scores: np.ndarray) -> np.ndarray:
 
 
 def agreement(reference: list[list[float]], scores: list[list[float]],
-              tolerance: float) -> tuple[float, str]:
-    """Max |score difference| over all lists, and how the top-10s compare.
+              tolerance: float) -> tuple[float, str, float]:
+    """Max |score difference| over all lists, how the top-10s compare, and the closest call.
 
     The comparison is ``same`` when every list's ordered top-10 is (a)'s, ``ties`` when the
     only differences swap documents whose (a) scores are within ``tolerance`` of each other (a
     random-weight model often gives near-equal scores, which any rounding can reorder), and
-    ``different`` otherwise.
+    ``different`` otherwise. The third value is the largest (a) score gap between documents the
+    two orders put at the same rank (0 when the orders agree): how near the swapped ties were.
     """
-    worst, verdict = 0.0, "same"
+    worst, verdict, widest_swap = 0.0, "same", 0.0
     for ref, got in zip(reference, scores):
         ref, got = np.asarray(ref, dtype=np.float64), np.asarray(got, dtype=np.float64)
         worst = max(worst, float(np.max(np.abs(ref - got))))
@@ -57,11 +59,13 @@ def agreement(reference: list[list[float]], scores: list[list[float]],
         if np.array_equal(ref_top, got_top):
             continue
         # Rank by rank, the reference score of the document placed there must match.
-        if np.all(np.abs(ref[ref_top] - ref[got_top]) <= tolerance):
+        gap = float(np.max(np.abs(ref[ref_top] - ref[got_top])))
+        widest_swap = max(widest_swap, gap)
+        if gap <= tolerance:
             verdict = "ties" if verdict == "same" else verdict
         else:
             verdict = "different"
-    return worst, verdict
+    return worst, verdict, widest_swap
 
 
 def _score_lists(result: dict[str, Any], workload: str) -> list[list[float]]:
@@ -110,7 +114,7 @@ def make_rows(
                 row.docs_per_second[workload] = counts[workload] / seconds
             if workload in reference:
                 row.ratio[workload] = _seconds(reference, workload) / seconds
-                row.max_abs_diff[workload], row.top10[workload] = agreement(
+                row.max_abs_diff[workload], row.top10[workload], row.swap_gap[workload] = agreement(
                     _score_lists(reference, workload), _score_lists(results, workload),
                     tolerances[name],
                 )

@@ -10,10 +10,15 @@ METHOD = """
 - **Same inputs, same run.** Every system scores the same seeded synthetic texts, generated to
   the token lengths the issue names with the benchmark model's tokenizer. The model has random
   weights (Qwen3-0.6B's exact shape, so the work per token is the real model's); its rankings
-  mean nothing, but agreement between systems is meaningful.
+  mean nothing, but agreement between systems is meaningful. The weights are drawn with Qwen3's
+  own initializer range (0.02) and stored in bf16, as the official checkpoints are; (a) and
+  every float32 row compute with them upcast to float32.
 - **One process per system and model.** `bench/worker.py` loads one system's reranker or
-  embedding model in a fresh process, warms it up on other inputs (a different query and other
-  candidates), then times one call per workload. Fresh processes make the peak memory a property
+  embedding model in a fresh process, warms it up with one call as large as the measured ones
+  on other inputs (a different query, 64 short and 16 long other candidates), then times one
+  call per workload. A smaller warm-up left one-time costs of the first full-size batch (vLLM's
+  first step of its full token budget took three times a later one) inside the first measured
+  call. Fresh processes make the peak memory a property
   of the system alone and keep one large model in memory at a time.
 - **Start-up is separate.** Loading the model (for vLLM: starting the engine, including its
   torch.compile warm-up) is reported as start-up time, never inside the per-call timings.
@@ -36,7 +41,8 @@ METHOD = """
   last real position; the KV cache of the prompt prefix all candidates of a query share computed
   once and reused; bf16 where the CPU computes it natively (`dtype="auto"`).
 - **(c) ours, vLLM**: `backend="vllm"`, the project's defaults: prefix caching with 32-token
-  blocks on CPU, bf16 where native, the reranker loaded as a two-logit classifier.
+  blocks on CPU, bf16 where native, the reranker loaded as a two-logit classifier, and on CPUs
+  with fewer than 8 cores no core held back for vLLM's scheduler.
 - **(d) sentence-transformers**: `SentenceTransformer` with Qwen3-Embedding's modules
   (left padding, last-token pooling, normalisation) and `CrossEncoder` on the causal reranker
   (yes/no logit score at the last position), float32, batches of 16.
@@ -55,6 +61,10 @@ METHOD = """
 - **bf16** on CPUs with AVX-512 BF16 / AMX (`dtype="auto"`), float32 elsewhere.
 - **No repeated tokenisation of the fixed prompt parts**: the prefix and suffix are tokenised
   once per engine; each call tokenises only the instruction, query and document.
+- **All cores compute (vLLM on small CPUs)**: on x86 CPUs vLLM binds its model to all cores
+  but one, which it keeps for its scheduler process; with 2 cores that halves the compute. Below
+  8 cores we start vLLM with `VLLM_CPU_NUM_OF_RESERVED_CPU=0` unless the user set it; the row
+  "(c) with vLLM's own CPU binding" shows what vLLM's default would cost here.
 - **Engine start-up**: vLLM compiles its model graph on first start (`enforce_eager=True`
   skips that); the row "(c) with enforce_eager=True" shows the start-up saved and the per-call
   cost.

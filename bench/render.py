@@ -24,7 +24,10 @@ def _settings(data: dict[str, Any], rows) -> list[str]:
         f"hidden {shape['hidden_size']}, {shape['num_hidden_layers']} layers, "
         f"{shape['num_attention_heads']} heads, {shape['num_key_value_heads']} KV heads, "
         f"head_dim {shape['head_dim']}, intermediate {shape['intermediate_size']}, vocabulary "
-        f"{shape['vocab_size']} rows, tied embeddings; the tiny test tokenizer.",
+        f"{shape['vocab_size']} rows, tied embeddings; weights drawn with initializer range "
+        f"{shape.get('initializer_range', 0.2)}, stored in {shape.get('weights_dtype', 'float32')};"
+        " the tiny test tokenizer.",
+        *_reference_spread(data),
         f"Workloads (prompt tokens per call): rerank {sizes['short_docs']} candidates of "
         f"~{sizes['short_tokens']} tokens ({tokens['short']}), {sizes['long_docs']} of "
         f"~{sizes['long_tokens']} ({tokens['long']}); embed {sizes['passages']} passages of "
@@ -43,6 +46,19 @@ def _settings(data: dict[str, Any], rows) -> list[str]:
             for label, rate in long_rates.items() if rate))
     lines += [f"Not run: {name} ({why})." for name, why in data["skipped"].items()]
     return lines
+
+
+def _reference_spread(data: dict[str, Any]) -> list[str]:
+    """How far apart (a)'s rerank scores lie: what a top-10 comparison can tell apart."""
+    results = data["raw"].get("card", {}).get("reranker", {}).get("results", {})
+    parts = []
+    for workload in ("short", "long"):
+        if workload in results:
+            scores = sorted(results[workload]["scores"], reverse=True)
+            gaps = [a - b for a, b in zip(scores[:10], scores[1:11])]
+            parts.append(f"{workload} {scores[-1]:.3f} to {scores[0]:.3f}, closest neighbours "
+                         f"in the top-10 {min(gaps):.1e} apart")
+    return [f"(a)'s rerank scores: {'; '.join(parts)}."] if parts else []
 
 
 def _chart_title(data: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ __all__ = ["write_chart", "write_markdown"]
 _GIB = 2**30
 #: Rows that exist only as ablations go in the techniques section, not the main table.
 _ABLATION_ONLY = ("card-last-position", "transformers-no-prefix-reuse",
-                  "transformers-fixed-batches", "vllm-no-prefix-cache", "vllm-eager")
+                  "transformers-fixed-batches", "vllm-no-prefix-cache", "vllm-reserved-core",
+                 "vllm-eager")
 _CHART_WORKLOADS = (("short", "rerank short"), ("long", "rerank long"),
                     ("embed", "embed"), ("latency", "latency (1/x)"))
 
@@ -36,6 +37,9 @@ def _agreement(row: Row, workloads: Sequence[str]) -> str:
         return "-"
     verdicts = {row.top10[w] for w in workloads if w in row.top10}
     verdict = "NO" if "different" in verdicts else ("ties" if "ties" in verdicts else "yes")
+    if verdict == "ties":
+        gap = max(row.swap_gap.get(w, 0.0) for w in workloads)
+        verdict = f"ties (gap <= {gap:.1e})"
     return f"{max(diffs):.1e} / {verdict}"
 
 
@@ -136,7 +140,8 @@ def write_markdown(path: Path, *, title_note: str, machine: dict[str, Any],
              "Docs/s with the ratio to (a) in brackets; latency is the median of one call "
              "per query. Agreement is with (a): the largest absolute score difference, and "
              "whether the ordered top-10 is the same (`ties`: it differs only by swapping "
-             "documents whose (a) scores are within the precision's tolerance).", "",
+             "documents whose (a) scores are within the precision's tolerance; the gap is the "
+             "largest (a) score difference between two documents the orders swap).", "",
              *_main_table([r for r in rows if not r.name.startswith(_ABLATION_ONLY)]), "",
              *_failures(rows)]
     if chart_name:

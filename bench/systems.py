@@ -9,6 +9,7 @@ patching a module constant of the transformers engine inside their own worker pr
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class System:
         technique: For an ablation: the technique it differs by, as the report names it.
         adds_technique: True when this row adds the technique to ``ablation_of`` rather
             than switching it off.
+        environment: Variables set in the worker before the model loads (ablations only).
     """
 
     name: str
@@ -52,6 +54,7 @@ class System:
     ablation_of: str | None = None
     technique: str | None = None
     adds_technique: bool = False
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 SYSTEMS: dict[str, System] = {
@@ -80,6 +83,10 @@ SYSTEMS: dict[str, System] = {
         System("vllm-no-prefix-cache", "(c) without prefix caching", (RERANKER,), "vllm",
                engine_kwargs={"enable_prefix_caching": False}, ablation_of="vllm",
                technique="prefix caching, block size 32 (vLLM)"),
+        System("vllm-reserved-core", "(c) with vLLM's own CPU binding (one core reserved)",
+               (RERANKER,), "vllm", environment={"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"},
+               ablation_of="vllm",
+               technique="all cores compute (vLLM reserves one for its scheduler on CPU)"),
         System("vllm-eager", "(c) with enforce_eager=True", _BOTH, "vllm",
                engine_kwargs={"enforce_eager": True}, ablation_of="vllm",
                technique="torch.compile (vLLM default) vs enforce_eager"),
@@ -164,5 +171,6 @@ def open_system(system: System, kind: str, path: Path):
         return cls(path)
     if system.patch is not None:
         _patch_transformers_engine(system.patch)
+    os.environ.update(system.environment)
     cls = _CoreReranker if kind == RERANKER else _CoreEmbedder
     return cls(path, system)
