@@ -18,8 +18,8 @@ METHOD = """
   on other inputs (a different query, 64 short and 16 long other candidates), then times one
   call per workload. A smaller warm-up left one-time costs of the first full-size batch (vLLM's
   first step of its full token budget took three times a later one) inside the first measured
-  call. Fresh processes make the peak memory a property
-  of the system alone and keep one large model in memory at a time.
+  call. Fresh processes make the peak memory a property of the system alone and keep one large
+  model in memory at a time.
 - **Start-up is separate.** Loading the model (for vLLM: starting the engine, including its
   torch.compile warm-up) is reported as start-up time, never inside the per-call timings.
 - **Latency** is one query against 20 candidates, the median of one call per query over several

@@ -53,7 +53,7 @@ def _reference_spread(data: dict[str, Any]) -> list[str]:
     results = data["raw"].get("card", {}).get("reranker", {}).get("results", {})
     parts = []
     for workload in ("short", "long"):
-        if workload in results:
+        if workload in results and len(results[workload]["scores"]) > 1:
             scores = sorted(results[workload]["scores"], reverse=True)
             gaps = [a - b for a, b in zip(scores[:10], scores[1:11])]
             parts.append(f"{workload} {scores[-1]:.3f} to {scores[0]:.3f}, closest neighbours "

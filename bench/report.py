@@ -14,7 +14,7 @@ _GIB = 2**30
 #: Rows that exist only as ablations go in the techniques section, not the main table.
 _ABLATION_ONLY = ("card-last-position", "transformers-no-prefix-reuse",
                   "transformers-fixed-batches", "vllm-no-prefix-cache", "vllm-reserved-core",
-                 "vllm-eager")
+                  "vllm-eager")
 _CHART_WORKLOADS = (("short", "rerank short"), ("long", "rerank long"),
                     ("embed", "embed"), ("latency", "latency (1/x)"))
 

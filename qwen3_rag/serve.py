@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else DEFAULT_PORTS[args.kind]
     url = _local_url(args.host, port)
     print("qwen3-rag: the plain vLLM equivalent of this server:", flush=True)
-    settings = "".join(f"{key}={value} " for key, value in vllm_cpu_environment().items())
+    cpu_environment = vllm_cpu_environment()
+    settings = "".join(f"{key}={value} " for key, value in cpu_environment.items())
     secret = "VLLM_API_KEY=<your key> " if args.api_key else ""
     print("  " + settings + secret + shlex.join(plain), flush=True)
     if args.dry_run:
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"qwen3-rag: starting {args.kind} server for {args.model} at {url} ...", flush=True)
     # A session of its own: a Ctrl-C reaches the server once, through the handler below, rather
     # than twice (which makes uvicorn skip its graceful shutdown).
-    env = {**os.environ, **vllm_cpu_environment()}
+    env = {**os.environ, **cpu_environment}
     if args.api_key:
         env["VLLM_API_KEY"] = args.api_key
     server = subprocess.Popen(command, start_new_session=True, env=env,
