@@ -71,14 +71,15 @@ class EmbeddingPromptTokenizer:
             raise ValueError(f"max_length={max_length} leaves no room for text; use at least 2")
         self.max_length = max_length
 
-    def documents(self, texts: Sequence[str]) -> list[list[int]]:
-        """Ids for raw document texts."""
-        keep = self.max_length - len(self.end_ids)
+    def documents(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Ids for raw document texts, each at most ``max_length`` (default: the tokenizer's)."""
+        keep = _limit(max_length, self.max_length, len(self.end_ids) + 1) - len(self.end_ids)
         return [ids[:keep] + self.end_ids for ids in _encode_plain(self._plain, texts)]
 
-    def queries(self, texts: Sequence[str], instruction: str) -> list[list[int]]:
+    def queries(self, texts: Sequence[str], instruction: str,
+                max_length: int | None = None) -> list[list[int]]:
         """Ids for queries in the ``Instruct: ...\\nQuery:...`` format."""
-        return self.documents([embedding_query_text(instruction, q) for q in texts])
+        return self.documents([embedding_query_text(instruction, q) for q in texts], max_length)
 
 
 class RerankPromptTokenizer:
@@ -104,8 +105,34 @@ class RerankPromptTokenizer:
 
     def pairs(self, instruction: str, query: str, documents: Sequence[str]) -> list[list[int]]:
         """Ids for each (query, document) pair, in input order."""
+        return self.prompts(instruction, [(query, d) for d in documents])
+
+    def prompts(self, instruction: str, pairs: Sequence[tuple[str, str]],
+                max_length: int | None = None) -> list[list[int]]:
+        """Ids for ``(query, document)`` pairs, each at most ``max_length`` (default: the
+        tokenizer's), the body's end cut so the fixed suffix survives."""
         bodies = _encode_plain(
-            self._plain, [rerank_body_text(instruction, query, d) for d in documents]
+            self._plain, [rerank_body_text(instruction, q, d) for q, d in pairs]
         )
-        keep = self.body_budget
+        fixed = len(self.prefix_ids) + len(self.suffix_ids)
+        keep = _limit(max_length, self.max_length, fixed + 1) - fixed
         return [self.prefix_ids + ids[:keep] + self.suffix_ids for ids in bodies]
+
+    def shorten(self, texts: Sequence[str], max_tokens: int) -> list[str]:
+        """Each text cut after its first ``max_tokens`` tokens, at a character boundary."""
+        shortened = []
+        for text, enc in zip(texts, self._plain.encode_batch(list(texts),
+                                                             add_special_tokens=False)):
+            cut = len(enc.ids) > max_tokens
+            shortened.append(text[: enc.offsets[max_tokens - 1][1]] if cut else text)
+        return shortened
+
+
+def _limit(requested: int | None, ceiling: int, smallest: int) -> int:
+    """A per-call length limit: ``ceiling`` when not given, never above it."""
+    if requested is None:
+        return ceiling
+    if requested < smallest:
+        raise ValueError(f"max_length={requested} leaves no room for text; use at least "
+                         f"{smallest}")
+    return min(requested, ceiling)

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from qwen3_rag.api import MIDDLEWARE
 from qwen3_rag.loading import AppError
 
 __all__ = [
@@ -58,8 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="name clients send (default: --model as given, which is what "
                              "Qwen3Embedder/Qwen3Reranker send)")
     parser.add_argument("--api-key", default=None,
-                        help="require this bearer token on /v1 routes (given to vLLM as "
-                             "VLLM_API_KEY, so it shows neither in ps nor in the printed command)")
+                        help="require this bearer token on every route but /health, /ping and "
+                             "/version (given to vLLM as VLLM_API_KEY, so it shows neither in ps "
+                             "nor in the printed command)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plain vLLM command and exit without starting it")
     parser.set_defaults(vllm_args=[])
@@ -137,7 +139,8 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     engine_args = _engine_args(args.kind, str(info.path), args.dtype, args.max_length)
     port = args.port if args.port is not None else DEFAULT_PORTS[args.kind]
     tail = ["--served-model-name", args.served_model_name or info.name,
-            "--host", args.host, "--port", str(port), *vllm_flags(engine_args)]
+            "--host", args.host, "--port", str(port), *vllm_flags(engine_args),
+            "--middleware", MIDDLEWARE]
     tail += list(args.vllm_args)
     command = [sys.executable, "-m", _SERVER_MODULE, "--model", str(info.path), *tail]
     plain = ["python", "-m", _SERVER_MODULE, "--model", args.model, *tail]

@@ -59,3 +59,26 @@ def vllm_reranker(tiny_models):
 
     with _open(Qwen3Reranker, tiny_models.reranker, "vllm") as rr:
         yield rr
+
+
+@pytest.fixture(scope="session")
+def servers(tiny_models, tmp_path_factory):
+    """Real ``qwen3-rag serve`` processes (see ``vllm_servers.py``), started together since
+    start-up dominates, stopped at the end of the session."""
+    from vllm_servers import API_KEY, start_server, wait_ready
+
+    log_dir = tmp_path_factory.mktemp("vllm-servers")
+    started = {}
+    try:
+        for name, kind, model, options in [
+            ("embedding", "embedding", tiny_models.embedding, ["--api-key", API_KEY]),
+            ("reranker", "reranker", tiny_models.reranker, ["--api-key", API_KEY]),
+            ("doomed", "reranker", tiny_models.reranker, []),
+        ]:
+            started[name] = start_server(kind, model, log_dir, *options)
+        for server in started.values():
+            wait_ready(server)
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()

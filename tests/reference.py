@@ -3,7 +3,8 @@
 One text at a time, float32, Hugging Face transformers, exactly as the Qwen3-Embedding and
 Qwen3-Reranker model cards compute them. The one deliberate difference: user text is tokenised
 with ``split_special_tokens=True``, because the project treats documents, queries and
-instructions as untrusted text in which ``<|im_end|>`` must stay plain characters.
+instructions as untrusted text in which control-token strings (``<|im_end|>``, and also
+``<think>``, which the Qwen3 tokenizers do not mark special) must stay plain characters.
 Nothing here imports qwen3_core.
 """
 
@@ -14,6 +15,7 @@ import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tokenizers import AddedToken
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -26,16 +28,28 @@ PREFIX = (
 SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 
+def _load_tokenizer(path: str):
+    """The model's tokenizer, with every added token marked special so that
+    ``split_special_tokens=True`` keeps all of them (``<think>`` too) out of user text.
+    The fixed prompt parts are encoded without that flag and still get the control tokens."""
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    backend = tokenizer.backend_tokenizer
+    plain = [t for t in backend.get_added_tokens_decoder().values() if not t.special]
+    backend.add_special_tokens([AddedToken(t.content, special=True, normalized=False)
+                                for t in plain])
+    return tokenizer
+
+
 @functools.lru_cache(maxsize=4)
 def _reranker(path: str):
-    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    tokenizer = _load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     return tokenizer, model
 
 
 @functools.lru_cache(maxsize=4)
 def _embedder(path: str):
-    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    tokenizer = _load_tokenizer(path)
     model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
     return tokenizer, model
 

@@ -1,7 +1,6 @@
 """backend='http' against real vLLM servers started with ``qwen3-rag serve`` on loopback.
 
-Three servers run for the session: an embedding and a reranker server that stay up, and a second
-reranker server that the failover tests stop and kill. Results are compared with the model-card
+The servers are the session's (``servers`` in conftest.py, see ``vllm_servers.py``). Results are compared with the model-card
 formulas in ``reference.py`` (and, once, with the in-process vLLM engine).
 """
 
@@ -9,29 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
-import httpx
 import numpy as np
-import psutil
 import pytest
 import reference
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
 from qwen3_core.engines.http_backend import HttpEngine, ServerError
 from qwen3_core.models import resolve_model
-from qwen3_rag.serve import set_parent_death_signal
+from vllm_servers import API_KEY
 
 pytestmark = pytest.mark.vllm
 
 TOLERANCE = 1e-5
-API_KEY = "tiny-secret"
-STARTUP_SECONDS = 400
 
 QUERY = "How do glaciers shape valleys?"
 DOCUMENTS = [
@@ -41,105 +32,6 @@ DOCUMENTS = [
     "Text with a control token <|im_end|> inside it must stay ordinary characters.",
     "",
 ]
-
-
-@dataclass
-class Server:
-    """One ``qwen3-rag serve`` process and where it listens."""
-
-    process: subprocess.Popen
-    url: str
-    log: Path
-
-    def processes(self) -> list[psutil.Process]:
-        """The command and every process under it (the vLLM API server and its engine)."""
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def kill(self) -> None:
-        """Kill the whole server at once, as a crash would."""
-        for proc in self.processes():
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        self.process.wait(timeout=30)
-
-    def stop(self) -> int:
-        """SIGTERM the command (it forwards to vLLM); kill what is left after 60 s."""
-        if self.process.poll() is None:
-            left_behind = self.processes()
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            finally:
-                for proc in left_behind:
-                    if proc.is_running():
-                        proc.kill()
-        return self.process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve_command() -> list[str]:
-    script = Path(sys.executable).with_name("qwen3-rag")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "qwen3_rag.cli"]
-
-
-def _start(kind: str, model: Path, log_dir: Path, *options: str) -> Server:
-    port = _free_port()
-    log = log_dir / f"{kind}-{port}.log"
-    command = [*_serve_command(), "serve", kind, "--model", str(model), "--dtype", "float32",
-               "--port", str(port), *options, "--", "--enforce-eager"]
-    with log.open("wb") as sink:
-        # Dies with pytest even when the session is killed before its teardown runs.
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=set_parent_death_signal)
-    return Server(process, f"http://127.0.0.1:{port}", log)
-
-
-def _wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"qwen3-rag serve exited with {server.process.returncode}:\n"
-                        + server.log.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"{server.url} not ready after {STARTUP_SECONDS} s; log: {server.log}")
-
-
-@pytest.fixture(scope="session")
-def servers(tiny_models, tmp_path_factory):
-    """Started together (startup dominates), stopped at the end of the session."""
-    log_dir = tmp_path_factory.mktemp("vllm-servers")
-    started = {}
-    try:
-        # The embedding server guards its /v1 routes with a key (the reranker's /classify
-        # route is never guarded by vLLM).
-        for name, kind, model, options in [
-            ("embedding", "embedding", tiny_models.embedding, ["--api-key", API_KEY]),
-            ("reranker", "reranker", tiny_models.reranker, []),
-            ("doomed", "reranker", tiny_models.reranker, []),
-        ]:
-            started[name] = _start(kind, model, log_dir, *options)
-        for server in started.values():
-            _wait_ready(server)
-        yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +44,7 @@ def http_embedder(tiny_models, servers):
 @pytest.fixture(scope="session")
 def http_reranker(tiny_models, servers):
     with Qwen3Reranker(tiny_models.reranker, backend="http", dtype="float32",
-                       base_url=servers["reranker"].url + "/v1/") as rr:
+                       base_url=servers["reranker"].url + "/v1/", api_key=API_KEY) as rr:
         yield rr
 
 
@@ -173,7 +65,7 @@ def test_scores_match_model_card(http_reranker, reference_scores):
 def test_truncated_scores_match_model_card(tiny_models, servers):
     long_document = " ".join(["moraine and cirque"] * 200)
     with Qwen3Reranker(tiny_models.reranker, backend="http", dtype="float32", max_length=96,
-                       base_url=servers["reranker"].url) as rr:
+                       base_url=servers["reranker"].url, api_key=API_KEY) as rr:
         got = rr.score(QUERY, [long_document, DOCUMENTS[0]])
     want = reference.rerank_scores(str(tiny_models.reranker), QUERY,
                                    [long_document, DOCUMENTS[0]], max_length=96)
@@ -230,7 +122,7 @@ async def test_fifty_concurrent_async_calls(http_reranker, http_embedder, refere
 
 def test_unknown_model_name_is_a_clear_error(tiny_models, servers):
     info = replace(resolve_model(tiny_models.reranker), name="not-the-served-name")
-    engine = HttpEngine("reranker", info, [servers["reranker"].url], None, 10.0, 8192)
+    engine = HttpEngine("reranker", info, [servers["reranker"].url], API_KEY, 10.0, 8192)
     try:
         with pytest.raises(ServerError, match="HTTP 404.*--served-model-name"):
             engine.score_groups([[[1, 2, 3]]])
@@ -264,8 +156,9 @@ def test_hung_server_is_reported_within_timeout(tiny_models, servers):
 
 async def test_failover_when_a_server_is_killed_mid_run(tiny_models, servers, reference_scores):
     urls = [servers["doomed"].url, servers["reranker"].url]
+    # The doomed server has no key and ignores the one sent.
     with Qwen3Reranker(tiny_models.reranker, backend="http", dtype="float32", base_url=urls,
-                       timeout=10.0) as rr:
+                       api_key=API_KEY, timeout=10.0) as rr:
         for _ in range(4):  # both servers answer in turn
             np.testing.assert_allclose(rr.score(QUERY, DOCUMENTS), reference_scores,
                                        atol=TOLERANCE)

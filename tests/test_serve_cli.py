@@ -61,6 +61,8 @@ def test_reranker_server_flags(capsys, tiny_models):
     assert json.loads(_value(command, "--pooler-config"))["pooling_type"] == "LAST"
     assert "--enable-prefix-caching" in command
     assert int(_value(command, "--kv-cache-memory-bytes")) > 0
+    # The standard rerank/score routes answer with the Qwen3 prompt (tests/test_api_routes.py).
+    assert _value(command, "--middleware") == "qwen3_rag.api.Qwen3Routes"
 
 
 def test_embedding_server_flags_and_passthrough(capsys, tiny_models):
@@ -69,7 +71,9 @@ def test_embedding_server_flags_and_passthrough(capsys, tiny_models):
             "--served-model-name", "emb", "--dry-run", "--", "--enforce-eager",
             "--max-num-seqs", "8"]
     command = _plain_command(capsys, argv)
-    assert "--hf-overrides" not in command
+    # Matryoshka cuts through the OpenAI `dimensions` field.
+    assert json.loads(_value(command, "--hf-overrides")) == {"is_matryoshka": True}
+    assert _value(command, "--middleware") == "qwen3_rag.api.Qwen3Routes"
     assert _value(command, "--served-model-name") == "emb"
     assert (_value(command, "--host"), _value(command, "--port")) == ("0.0.0.0", "9123")
     assert _value(command, "--dtype") == "float32"

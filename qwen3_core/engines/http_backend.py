@@ -2,8 +2,9 @@
 
 The core formats, escapes and truncates exactly as it does in-process and hands over token ids,
 so the servers only run the model: embeddings come from ``/v1/embeddings`` (as base64 float32, so
-no digit is lost in JSON) and reranker scores from ``/classify``. vLLM's ``/v1/rerank`` and
-``/score`` are never used: they join query and document without the Qwen3 prompt.
+no digit is lost in JSON) and reranker scores from ``/classify``. A server started by
+``qwen3-rag serve`` also answers plain-text clients on the standard routes (``qwen3_rag.api``),
+through these same token-id routes; this client needs none of that and works with any vLLM.
 
 Several servers can share the load. Each request goes to the next server in turn; one that fails
 (connection error, timeout, 5xx) is skipped for a while, longer after each failure, and tried

@@ -14,7 +14,7 @@ from qwen3_core.engines.sizing import cpu_kv_cache_bytes, gpu_share
 from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu, usable_cpu_count
 from qwen3_core.models import ModelInfo
 
-__all__ = ["RERANKER_HF_OVERRIDES", "VllmEngine", "vllm_cpu_environment", "vllm_engine_args"]
+__all__ = ["EMBEDDING_HF_OVERRIDES", "RERANKER_HF_OVERRIDES", "VllmEngine", "vllm_cpu_environment", "vllm_engine_args"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,10 @@ RERANKER_HF_OVERRIDES = {
     "classifier_from_token": ["no", "yes"],
     "is_original_qwen3_reranker": True,
 }
+
+#: Qwen3-Embedding is trained for Matryoshka cuts (any leading dimensions, renormalised); this
+#: lets vLLM's ``dimensions`` request field do that cut.
+EMBEDDING_HF_OVERRIDES = {"is_matryoshka": True}
 
 # vLLM on CPU needs blocks in multiples of 32; 32 is the smallest, so the most of a query's
 # shared instruction+query prefix falls in whole, reusable blocks.
@@ -54,8 +58,8 @@ def vllm_engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) ->
         "enable_prefix_caching": True,
         "pooler_config": {"pooling_type": "LAST", "use_activation": True},
     }
-    if kind == "reranker":
-        args["hf_overrides"] = dict(RERANKER_HF_OVERRIDES)
+    overrides = RERANKER_HF_OVERRIDES if kind == "reranker" else EMBEDDING_HF_OVERRIDES
+    args["hf_overrides"] = dict(overrides)
     if on_gpu and gpu_total_memory_bytes():
         share = gpu_share(info, resolved, max_length, gpu_total_memory_bytes())
         args["gpu_memory_utilization"] = share.fraction

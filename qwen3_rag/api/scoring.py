@@ -1,0 +1,184 @@
+"""Rerank and score requests in the shapes clients send, and answers in the shapes they read.
+
+Accepted: Jina/Cohere v1 rerank (``/v1/rerank``, ``/rerank``), Cohere v2 rerank (``/v2/rerank``)
+and vLLM's score API (``/score``, ``/v1/score``: ``queries``/``documents``, ``queries``/
+``items``, ``data_1``/``data_2`` or ``text_1``/``text_2``). Answers follow vLLM 0.32's own
+response models, with Cohere's ``meta`` on rerank answers, so every client that reads vLLM's or
+Cohere's answers reads these.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qwen3_core.formats import DEFAULT_INSTRUCTION
+from qwen3_rag.api.asgi import RequestError
+
+__all__ = ["ScoringJob", "parse_rerank", "parse_score", "rerank_answer", "score_answer"]
+
+_SCORE_FIELD_PAIRS = (("queries", "documents"), ("queries", "items"), ("data_1", "data_2"),
+                      ("text_1", "text_2"))
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What to score: (query, document) pairs under one instruction."""
+
+    model: str | None
+    instruction: str
+    pairs: list[tuple[str, str]]
+    #: Longest prompt in tokens, when the request asks for less than the server's limit.
+    max_length: int | None
+    #: Documents cut to this many tokens first (Cohere's and vLLM's ``max_tokens_per_doc``).
+    max_tokens_per_doc: int | None
+    #: False asks vLLM for the raw logit (yes - no) instead of P(yes).
+    use_activation: bool | None
+
+
+@dataclass(frozen=True)
+class RerankJob(ScoringJob):
+    """A rerank: one query, its documents as given, and how to answer."""
+
+    documents: list[str] = field(default_factory=list)
+    top_n: int | None = None
+    return_documents: bool = True
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise RequestError("the request body must be a JSON object")
+    return body
+
+
+def _text(value: Any, field: str) -> str:
+    """A text as clients send it: a string, or an object with a ``text`` string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        return value["text"]
+    raise RequestError(f"{field} must be a string or an object with a 'text' string, got "
+                       f"{_shown(value)}; this server scores text only", field)
+
+
+def _texts(value: Any, field: str) -> list[str]:
+    if isinstance(value, list):
+        return [_text(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    return [_text(value, field)]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _optional_int(body: dict[str, Any], field: str, smallest: int) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+        raise RequestError(f"{field} must be an integer >= {smallest}, got {_shown(value)}",
+                           field)
+    return value
+
+
+def _optional_bool(body: dict[str, Any], field: str) -> bool | None:
+    value = body.get(field)
+    if value is not None and not isinstance(value, bool):
+        raise RequestError(f"{field} must be true or false, got {_shown(value)}", field)
+    return value
+
+
+def _common(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields every scoring route shares (vLLM 0.32's ``ScoringRequestMixin``)."""
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(f"model must be a string, got {_shown(model)}", "model")
+    instruction = body.get("instruction")
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict) and kwargs.get("instruction") is not None:
+        instruction = kwargs["instruction"]  # vLLM: explicit template kwargs win
+    if instruction is None or instruction == "":
+        instruction = DEFAULT_INSTRUCTION
+    if not isinstance(instruction, str):
+        raise RequestError(f"instruction must be a string, got {_shown(instruction)}",
+                           "instruction")
+    # vLLM: -1 means the model's limit; 0 or absent, no extra limit.
+    truncate = body.get("truncate_prompt_tokens")
+    if truncate == -1:
+        truncate = None
+    max_length = _optional_int({"truncate_prompt_tokens": truncate}, "truncate_prompt_tokens", 1)
+    per_doc = _optional_int(body, "max_tokens_per_doc", 0) or None
+    return {"model": model, "instruction": instruction, "max_length": max_length,
+            "max_tokens_per_doc": per_doc,
+            "use_activation": _optional_bool(body, "use_activation")}
+
+
+def parse_rerank(raw: Any, *, cohere_v2: bool = False) -> RerankJob:
+    """A rerank request: ``query``, ``documents``, optional ``top_n``/``return_documents``."""
+    body = _object(raw)
+    if "query" not in body:
+        raise RequestError("a rerank request needs a 'query' string", "query")
+    if "documents" not in body:
+        raise RequestError("a rerank request needs a 'documents' list", "documents")
+    query = _text(body["query"], "query")
+    documents = _texts(body["documents"], "documents")
+    top_n = _optional_int(body, "top_n", 0) or None  # 0: all, as in vLLM
+    return_documents = _optional_bool(body, "return_documents")
+    return RerankJob(**_common(body), pairs=[(query, d) for d in documents],
+                     documents=documents, top_n=top_n,
+                     return_documents=True if return_documents is None else return_documents)
+
+
+def parse_score(raw: Any) -> ScoringJob:
+    """A vLLM score request: one query against many texts, or pairs of equal-length lists."""
+    body = _object(raw)
+    for first, second in _SCORE_FIELD_PAIRS:
+        if first in body and second in body:
+            break
+    else:
+        names = ", ".join(f"{a!r}/{b!r}" for a, b in _SCORE_FIELD_PAIRS)
+        raise RequestError(f"a score request needs one of the field pairs {names}")
+    left, right = _texts(body[first], first), _texts(body[second], second)
+    if not left or not right:
+        raise RequestError(f"{first} and {second} must not be empty", first if not left else second)
+    if len(left) == 1:
+        left = left * len(right)
+    elif len(left) != len(right):
+        raise RequestError(f"{first} has {len(left)} texts and {second} {len(right)}: give one "
+                           f"{first} text, or as many as {second}", first)
+    return ScoringJob(**_common(body), pairs=list(zip(left, right)))
+
+
+def _usage(prompt_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+
+
+def rerank_answer(job: RerankJob, model: str, scores: Sequence[float], prompt_tokens: int,
+                  api_version: str) -> dict[str, Any]:
+    """vLLM's rerank response (results best first), with Cohere's ``meta``."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    if job.top_n is not None:
+        order = order[: job.top_n]
+    results = []
+    for i in order:
+        result: dict[str, Any] = {"index": i, "relevance_score": float(scores[i])}
+        if job.return_documents:
+            result["document"] = {"text": job.documents[i]}
+        results.append(result)
+    return {"id": f"rerank-{uuid.uuid4().hex}", "model": model, "usage": _usage(prompt_tokens),
+            "results": results,
+            "meta": {"api_version": {"version": api_version},
+                     "billed_units": {"search_units": 1}}}
+
+
+def score_answer(model: str, scores: Sequence[float], prompt_tokens: int) -> dict[str, Any]:
+    """vLLM's score response: one entry per pair, in input order."""
+    return {"id": f"score-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
+            "model": model,
+            "data": [{"index": i, "object": "score", "score": float(s)}
+                     for i, s in enumerate(scores)],
+            "usage": {**_usage(prompt_tokens), "completion_tokens": 0}}
