@@ -173,14 +173,15 @@ def _write(args: argparse.Namespace, rows: list[dict], startup: float) -> None:
         "embedding server started by `qwen3-rag serve` with default settings (bf16, prefix "
         f"caching{', eager' if args.eager else ', torch.compile'}), both up after "
         f"{startup:.0f} s. Each call has texts of its own, so neither path reuses the other's "
-        f"cached prompts; median of {args.rounds} rounds after one warm-up round, the two paths "
+        f"cached prompts; median of {args.rounds} round(s) after one warm-up round, the two paths "
          "alternating."),
         "",
-        "| workload | ours: `backend=\"http\"` (token ids) | standard route | docs/s | ratio |",
+        "| workload | ours: `backend=\"http\"`, token ids (docs/s) | standard route | "
+        "standard route (docs/s) | ratio |",
         "| --- | ---: | --- | ---: | ---: |",
     ]
     for row in rows:
-        lines.append(f"| {_WHAT[row['workload']]} | {row['ours']:.2f} docs/s | "
+        lines.append(f"| {_WHAT[row['workload']]} | {row['ours']:.2f} | "
                      f"{_ROUTES[row['workload']]} | {row['route']:.2f} | "
                      f"{row['ratio']:.2f} |")
     lines += ["", ("ratio: the standard route's docs/s over ours (1.00 = the same; the target "

@@ -22,7 +22,7 @@ from qwen3_rag.loading import (
     load_reranker,
     open_store,
 )
-from qwen3_rag.render import embedding_progress, make_console, stages_side_by_side
+from qwen3_rag.render import embedding_progress, make_console, stages
 from qwen3_rag.store import VectorStore, cache_dir, content_id
 from qwen3_rag.two_stage import two_stage_search
 
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
         def show(query: str) -> None:
             console.print(f"\n[bold]Query:[/bold] {escape(query)}")
-            console.print(stages_side_by_side(ask(query)))
+            console.print(stages(ask(query), console.width))
 
         for query in SAMPLE_QUERIES:
             show(query)

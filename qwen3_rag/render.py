@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -15,8 +15,13 @@ __all__ = [
     "results_table",
     "snippet",
     "source_of",
+    "stages",
     "stages_side_by_side",
 ]
+
+#: Below this many columns the two stages go one under the other: side by side, each passage
+#: column would be too narrow to read.
+SIDE_BY_SIDE_WIDTH = 140
 
 
 def snippet(text: str, limit: int = 160) -> str:
@@ -37,8 +42,26 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+def stages(result: TwoStageResult, width: int) -> RenderableType:
+    """Both stages for a terminal ``width`` columns wide: side by side when it is wide enough,
+    else one under the other."""
+    if width >= SIDE_BY_SIDE_WIDTH:
+        return stages_side_by_side(result)
+    recall, rerank = _stage_tables(result)
+    return Group(recall, rerank)
+
+
 def stages_side_by_side(result: TwoStageResult) -> Table:
     """Stage 1 (cosine) and stage 2 (reranker) next to each other, with their timings."""
+    recall, rerank = _stage_tables(result)
+    both = Table.grid(expand=True, padding=(0, 2))
+    both.add_column(ratio=1)
+    both.add_column(ratio=1)
+    both.add_row(recall, rerank)
+    return both
+
+
+def _stage_tables(result: TwoStageResult) -> tuple[Table, Table]:
     recall = Table(title=f"Stage 1 · embedding recall · {_ms(result.recall_seconds)}",
                    expand=True, title_justify="left")
     recall.add_column("#", justify="right", no_wrap=True)
@@ -56,12 +79,7 @@ def stages_side_by_side(result: TwoStageResult) -> Table:
     for rank, item in enumerate(result.reranked, 1):
         rerank.add_row(str(rank), f"{item.score:.3f}", f"#{item.recall_rank}",
                        Text(snippet(item.hit.text)))
-
-    both = Table.grid(expand=True, padding=(0, 2))
-    both.add_column(ratio=1)
-    both.add_column(ratio=1)
-    both.add_row(recall, rerank)
-    return both
+    return recall, rerank
 
 
 def results_table(result: TwoStageResult) -> Table:
