@@ -1,7 +1,7 @@
 """Throughput of the server's standard routes against this project's http backend.
 
-One reranker and one embedding server (``qwen3-rag serve``, default settings) on the benchmark
-model; the same workloads go through each path in turn, every call with texts of its own (a new
+A reranker server, then an embedding server (``qwen3-rag serve``, default settings, one at a
+time) on the benchmark model; the same workloads go through each path in turn, every call with texts of its own (a new
 seed), so neither path finds the other's prompts in vLLM's prefix cache. Paths: ours
 (``Qwen3Reranker`` / ``Qwen3Embedder`` with ``backend="http"``: token ids to ``/classify`` and
 ``/v1/embeddings``) and a plain client (JSON text to ``/v1/rerank``, and the ``openai`` SDK's
@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,7 +70,6 @@ def _timed(call, *args) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
-    from qwen3_core import Qwen3Embedder, Qwen3Reranker
     from qwen3_core.tiny_models import TinyShape, build_tiny_models
 
     shape = TinyShape(hidden_size=1024, intermediate_size=3072, num_hidden_layers=args.layers,
@@ -79,78 +79,89 @@ def run(args: argparse.Namespace) -> None:
     root = args.models_dir or Path.home() / ".cache" / "qwen3-rag" / "bench"
     models = build_tiny_models(root / f"qwen3-0.6b-shape-{args.layers}-layers", shape=shape)
     args.output.mkdir(parents=True, exist_ok=True)
-    logs = args.output / "server-logs"
-    logs.mkdir(exist_ok=True)
-    extra = ["--enforce-eager"] if args.eager else []
-    started = time.monotonic()
-    reranker = _start("reranker", models.reranker, logs / "reranker.log", extra)
-    embedding = _start("embedding", models.embedding, logs / "embedding.log", extra)
-    try:
-        _wait(*reranker, logs / "reranker.log")
-        _wait(*embedding, logs / "embedding.log")
-        startup = time.monotonic() - started
-        rows = _measure(args, models, reranker[1], embedding[1], Qwen3Reranker, Qwen3Embedder)
-    finally:
-        for process, _ in (reranker, embedding):
+    logs = Path(tempfile.mkdtemp(prefix="qwen3-rag-bench-servers-"))
+    print(f"server logs: {logs}", flush=True)
+    calls = _calls(args.rounds, models.reranker / "tokenizer.json")
+    rows, startups = [], {}
+    # One server at a time, as the main benchmark runs one engine at a time: on a small CPU
+    # a second engine's threads take cores from the first even while it idles.
+    for kind, model in (("reranker", models.reranker), ("embedding", models.embedding)):
+        started = time.monotonic()
+        process, url = _start(kind, model, logs / f"{kind}.log",
+                              ["--enforce-eager"] if args.eager else [])
+        try:
+            _wait(process, url, logs / f"{kind}.log")
+            startups[kind] = time.monotonic() - started
+            rows += _measure(kind, model, url, [c for c in calls if (c[1] == "embed") ==
+                                                (kind == "embedding")])
+        finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=120)
-    _write(args, rows, startup)
+    _write(args, rows, startups)
 
 
-def _measure(args, models, rerank_url, embed_url, reranker_cls, embedder_cls) -> list[dict]:
+def _calls(rounds: int, tokenizer_file: Path) -> list[tuple]:
+    """Every timed call's texts, ``(round, workload, path, args)``; round 0 warms up."""
+    sizes = Sizes()
+    calls = []
+    seed = 100
+    for round_number in range(rounds + 1):
+        order = ["ours", "route"] if round_number % 2 else ["route", "ours"]
+        for workload_name in ("short", "long", "embed"):
+            for path in order:
+                seed += 1  # texts of its own for every call
+                w = build_workload(tokenizer_file, sizes, seed)
+                texts = {"short": (w.short_query, w.short_docs),
+                         "long": (w.long_query, w.long_docs),
+                         "embed": (w.passages,)}[workload_name]
+                calls.append((round_number, workload_name, path, texts))
+    return calls
+
+
+def _measure(kind: str, model: Path, url: str, calls: list[tuple]) -> list[dict]:
     import openai
 
-    sizes = Sizes()
-    tokenizer_file = models.reranker / "tokenizer.json"
-    name_r, name_e = str(models.reranker), str(models.embedding)
-    ours_r = reranker_cls(models.reranker, backend="http", base_url=rerank_url, timeout=600)
-    ours_e = embedder_cls(models.embedding, backend="http", base_url=embed_url, timeout=600)
+    from qwen3_core import Qwen3Embedder, Qwen3Reranker
+
     plain = httpx.Client(timeout=600)
-    sdk = openai.OpenAI(base_url=embed_url + "/v1", api_key="none", timeout=600)
+    if kind == "reranker":
+        ours_engine = Qwen3Reranker(model, backend="http", base_url=url, timeout=600)
 
-    def rerank_route(query, docs):
-        reply = plain.post(rerank_url + "/v1/rerank",
-                           json={"model": name_r, "query": query, "documents": docs})
-        reply.raise_for_status()
+        def ours(query, docs):
+            ours_engine.score(query, docs)
 
-    def sdk_embed(texts):
-        sdk.embeddings.create(model=name_e, input=texts)
+        def route(query, docs):
+            reply = plain.post(url + "/v1/rerank",
+                               json={"model": str(model), "query": query, "documents": docs})
+            reply.raise_for_status()
+    else:
+        ours_engine = Qwen3Embedder(model, backend="http", base_url=url, timeout=600)
+        sdk = openai.OpenAI(base_url=url + "/v1", api_key="none", timeout=600)
 
-    paths = {
-        "short": (lambda w: (w.short_query, w.short_docs)),
-        "long": (lambda w: (w.long_query, w.long_docs)),
-    }
+        def ours(texts):
+            ours_engine.embed_documents(texts)
+
+        def route(texts):
+            sdk.embeddings.create(model=str(model), input=texts)
+
+    functions = {"ours": ours, "route": route}
     seconds: dict[tuple[str, str], list[float]] = {}
     counts: dict[str, int] = {}
-    seed = 100
-    for round_number in range(args.rounds + 1):  # round 0 warms both paths up
-        for workload_name, pick in paths.items():
-            order = ["ours", "route"] if round_number % 2 else ["route", "ours"]
-            for path in order:
-                seed += 1
-                query, docs = pick(build_workload(tokenizer_file, sizes, seed))
-                took = _timed(ours_r.score if path == "ours" else rerank_route, query, docs)
-                counts[workload_name] = len(docs)
-                if round_number:
-                    seconds.setdefault((workload_name, path), []).append(took)
-        order = ["ours", "route"] if round_number % 2 else ["route", "ours"]
-        for path in order:
-            seed += 1
-            texts = build_workload(tokenizer_file, sizes, seed).passages
-            took = _timed(ours_e.embed_documents if path == "ours" else sdk_embed, texts)
-            counts["embed"] = len(texts)
-            if round_number:
-                seconds.setdefault(("embed", path), []).append(took)
-        print(f"round {round_number} done", flush=True)
-    ours_r.close()
-    ours_e.close()
+    for round_number, workload_name, path, texts in calls:
+        took = _timed(functions[path], *texts)
+        counts[workload_name] = len(texts[-1])
+        if round_number:
+            seconds.setdefault((workload_name, path), []).append(took)
+        print(f"{workload_name} {path} round {round_number}: {took:.1f} s", flush=True)
+    ours_engine.close()
+    plain.close()
     rows = []
-    for workload_name in ("short", "long", "embed"):
-        ours = counts[workload_name] / statistics.median(seconds[(workload_name, "ours")])
-        route = counts[workload_name] / statistics.median(seconds[(workload_name, "route")])
-        rows.append({"workload": workload_name, "ours": ours, "route": route,
-                     "ratio": route / ours})
+    for workload_name in dict.fromkeys(c[1] for c in calls):
+        mine = counts[workload_name] / statistics.median(seconds[(workload_name, "ours")])
+        theirs = counts[workload_name] / statistics.median(seconds[(workload_name, "route")])
+        rows.append({"workload": workload_name, "ours": mine, "route": theirs,
+                     "ratio": theirs / mine})
     return rows
 
 
@@ -161,7 +172,7 @@ _WHAT = {"short": "rerank 64 short (~45-token) candidates",
          "embed": "embed 128 passages (~60 tokens)"}
 
 
-def _write(args: argparse.Namespace, rows: list[dict], startup: float) -> None:
+def _write(args: argparse.Namespace, rows: list[dict], startups: dict[str, float]) -> None:
     machine = describe_machine()
     where = machine["gpu"] or f"{machine['cores']}-core {machine['cpu']}"
     lines = [
@@ -169,15 +180,16 @@ def _write(args: argparse.Namespace, rows: list[dict], startup: float) -> None:
         "",
         (f"Measured {datetime.date.today()} on {where} by `python -m bench.server_routes"
          f"{' --eager' if args.eager else ''} --layers {args.layers} --rounds {args.rounds}`: "
-         f"Qwen3-0.6B's shape ({args.layers} layers, random weights), one reranker and one "
-        "embedding server started by `qwen3-rag serve` with default settings (bf16, prefix "
-        f"caching{', eager' if args.eager else ', torch.compile'}), both up after "
-        f"{startup:.0f} s. Each call has texts of its own, so neither path reuses the other's "
+         f"Qwen3-0.6B's shape ({args.layers} layers, random weights), a reranker server, then "
+        "an embedding server, each alone on the machine, started by `qwen3-rag serve` with "
+        f"default settings (bf16, prefix caching{', eager' if args.eager else ', torch.compile'}"
+        f"; up after {startups['reranker']:.0f} s and {startups['embedding']:.0f} s). "
+        "Each call has texts of its own, so neither path reuses the other's "
         f"cached prompts; median of {args.rounds} round(s) after one warm-up round, the two paths "
          "alternating."),
         "",
-        "| workload | ours: `backend=\"http\"`, token ids (docs/s) | standard route | "
-        "standard route (docs/s) | ratio |",
+        ("| workload | ours: `backend=\"http\"`, token ids (docs/s) | standard route | "
+        "standard route (docs/s) | ratio |"),
         "| --- | ---: | --- | ---: | ---: |",
     ]
     for row in rows:

@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from qwen3_rag import quiet
+
 __all__ = ["build_parser", "main"]
 
 #: (sub-command, module, help). A module has ``add_arguments(parser)`` and ``run(args)``, or
@@ -27,12 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qwen3-rag", description="Qwen3 embedding + reranking for RAG"
     )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show everything the libraries print (vLLM, transformers, ...); "
+                             f"or set {quiet.LEVEL_VARIABLE}=DEBUG|INFO|WARNING|ERROR")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, text in _COMMANDS:
         module = importlib.import_module(module_name)
         sub = commands.add_parser(name, help=text, description=text)
         adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
         adder(sub)
+        # Also after the sub-command (`qwen3-rag demo -v`), without overriding one given before.
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show everything the libraries print")
         sub.set_defaults(handler=getattr(module, f"run_{name}", None) or module.run)
     return parser
 
@@ -42,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     from qwen3_rag.loading import AppError
 
     args = build_parser().parse_args(argv)
+    try:
+        # A server's log is its operator's: `serve` shows vLLM's output as it is.
+        if args.command != "serve":
+            quiet.configure(args.verbose)
+    except ValueError as error:
+        print(f"qwen3-rag: error: {error}", file=sys.stderr)
+        return 2
     try:
         return args.handler(args)
     except AppError as error:

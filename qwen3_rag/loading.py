@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from qwen3_core import BACKENDS, Qwen3Embedder, Qwen3Reranker
+from qwen3_rag.quiet import held_back_output
 from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
 
 __all__ = [
@@ -113,15 +114,25 @@ def _open(cls: type, kind: str, model: str, args: argparse.Namespace, **extra: A
     base_url = getattr(args, f"{kind}_base_url", None) or args.base_url
     if base_url:
         options["base_url"] = base_url
+    held = None
     try:
-        return cls(model, **options)
+        with held_back_output() as held:
+            return cls(model, **options)
     except KeyboardInterrupt:
         raise
     # Any failure here (hub unreachable, bad path, OOM, an engine that will not start) ends
     # the command with one message naming the model, never a traceback.
     except Exception as exc:
         message = f"could not load the {kind} model {model!r}: {exc}"
+        printed = _last_lines(held.text if held else "")
+        if printed:
+            message += f"\nThe libraries printed, while loading (last lines):\n{printed}"
         raise AppError(f"{message}\n{_hint(kind, model, exc)}") from exc
+
+
+def _last_lines(text: str, count: int = 30) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[-count:])
 
 
 def load_embedder(args: argparse.Namespace, model: str | None = None) -> Qwen3Embedder:

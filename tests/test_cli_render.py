@@ -13,8 +13,8 @@ from qwen3_rag.store import Hit
 from qwen3_rag.two_stage import Reranked, TwoStageResult
 
 _TEXTS = [
-    "Glaciers carve U-shaped valleys as moving ice scrapes and plucks the bedrock beneath it, "
-    "leaving cirques, moraines and hanging valleys behind when the ice finally retreats.",
+    ("Glaciers carve U-shaped valleys as moving ice scrapes and plucks the bedrock beneath it, "
+    "leaving cirques, moraines and hanging valleys behind when the ice finally retreats."),
     "冰川在移动时会侵蚀谷底，把 V 形河谷改造成 U 形谷，并在退缩后留下冰碛和冰斗等地貌。" * 2,
     "A sourdough starter is a culture of wild yeast and lactic acid bacteria.",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,14 @@ from qwen3_core.engines.sizing import cpu_kv_cache_bytes, gpu_share
 from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu, usable_cpu_count
 from qwen3_core.models import ModelInfo
 
-__all__ = ["EMBEDDING_HF_OVERRIDES", "RERANKER_HF_OVERRIDES", "VllmEngine", "vllm_cpu_environment", "vllm_engine_args"]
+__all__ = [
+    "EMBEDDING_HF_OVERRIDES",
+    "RERANKER_HF_OVERRIDES",
+    "VllmEngine",
+    "engine_environment",
+    "vllm_cpu_environment",
+    "vllm_engine_args",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,12 @@ _CPU_BLOCK_SIZE = 32
 # embedding about 2x faster there). From this many cores on, vLLM's own choice is kept.
 _RESERVE_CORE_FROM = 8
 _RESERVED_CPU_VARIABLE = "VLLM_CPU_NUM_OF_RESERVED_CPU"
+
+# vLLM runs its engine core in a separate process by default, started with multiprocessing
+# `spawn` on CPU (vllm/platforms/cpu.py forces it). `spawn` re-imports the user's `__main__`, so a
+# script without an `if __name__ == "__main__":` guard dies (or runs twice). With the core in
+# the caller's process nothing is spawned; the user's own setting of the variable wins.
+_MULTIPROCESSING_VARIABLE = "VLLM_ENABLE_V1_MULTIPROCESSING"
 
 _MISSING_VLLM = (
     "backend='vllm' needs vLLM: pip install 'qwen3-rag[gpu]' on a machine with an NVIDIA GPU, "
@@ -83,6 +97,28 @@ def vllm_cpu_environment() -> dict[str, str]:
     return {_RESERVED_CPU_VARIABLE: "0"}
 
 
+@contextlib.contextmanager
+def engine_environment() -> Iterator[None]:
+    """The environment vLLM reads while an engine starts, set for that time only.
+
+    vLLM reads these variables while it builds the engine (and any process it starts inherits
+    them then); afterwards the user's environment is as it was.
+    """
+    wanted = {**vllm_cpu_environment()}
+    if _MULTIPROCESSING_VARIABLE not in os.environ:
+        wanted[_MULTIPROCESSING_VARIABLE] = "0"
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 class VllmEngine:
     """One ``vllm.LLM`` running an embedding or a reranker model. Not thread-safe by itself."""
 
@@ -105,11 +141,10 @@ class VllmEngine:
         args.update(engine_kwargs or {})
         self.kind = kind
         self.dtype = args["dtype"]
-        # Read by the engine processes vLLM spawns, which inherit this process's environment.
-        os.environ.update(vllm_cpu_environment())
         logger.info("starting vLLM for %s (%s, %s)", info.name, kind, self.dtype)
         try:
-            self._llm = vllm.LLM(**args)
+            with engine_environment():
+                self._llm = vllm.LLM(**args)
         except BaseException:
             self._release_share()
             raise

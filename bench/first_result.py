@@ -1,0 +1,137 @@
+"""Time to the first result for a new user: ``qwen3-rag demo`` and a plain script.
+
+Both on the benchmark model (Qwen3-0.6B's shape, random weights), each in a fresh process:
+
+* ``demo``: ``qwen3-rag demo --no-interactive`` with the index already built, timed from the
+  command's start to the first reranked table on its output;
+* ``script``: a script without a main guard that constructs ``Qwen3Reranker`` and reranks 20
+  candidates, timed from the interpreter's start to its exit.
+
+Cold runs start with empty vLLM compile caches (``VLLM_CACHE_ROOT`` in a new folder); warm runs
+reuse the caches a previous run left. Writes ``docs/first-result.md``.
+
+    python -m bench.first_result                       # default backend and settings
+    python -m bench.first_result --label eager --engine-kwargs '{"enforce_eager": true}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.machine import describe_machine
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_SCRIPT = """\
+import sys
+from qwen3_core import Qwen3Reranker
+
+rr = Qwen3Reranker(sys.argv[1], engine_kwargs={kwargs})
+documents = [f"Passage {{i}} about glaciers, valleys and the ice that moved {{i}} metres."
+             for i in range(20)]
+print(rr.rerank("How do glaciers shape valleys?", documents, top_n=3)[0])
+"""
+
+
+def _models(layers: int):
+    from qwen3_core.tiny_models import TinyShape, build_tiny_models
+
+    shape = TinyShape(hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
+                      num_attention_heads=16, num_key_value_heads=8, head_dim=128,
+                      vocab_size=151669, max_position_embeddings=40960,
+                      initializer_range=0.02, weights_dtype="bfloat16")
+    root = Path.home() / ".cache" / "qwen3-rag" / "bench"
+    return build_tiny_models(root / f"qwen3-0.6b-shape-{layers}-layers", shape=shape)
+
+
+def _demo_seconds(models, env: dict[str, str], engine_kwargs: str | None) -> float:
+    command = [sys.executable, "-m", "qwen3_rag.cli", "demo", "--no-interactive",
+               "--embedding-model", str(models.embedding),
+               "--reranker-model", str(models.reranker)]
+    if engine_kwargs:
+        command += ["--engine-kwargs", engine_kwargs]
+    started = time.perf_counter()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          env={**env, "COLUMNS": "200"}, text=True) as demo:
+        assert demo.stdout is not None
+        first = None
+        for line in demo.stdout:
+            if first is None and "Stage 2" in line:
+                first = time.perf_counter() - started
+        demo.wait()
+    if demo.returncode != 0 or first is None:
+        sys.exit(f"the demo failed (exit {demo.returncode})")
+    return first
+
+
+def _script_seconds(models, env: dict[str, str], engine_kwargs: str | None,
+                    folder: Path) -> float:
+    script = folder / "first_rerank.py"
+    kwargs = json.loads(engine_kwargs) if engine_kwargs else None
+    script.write_text(_SCRIPT.format(kwargs=repr(kwargs)))
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(script), str(models.reranker)], env=env,
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"the script failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def run(args: argparse.Namespace) -> None:
+    models = _models(args.layers)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="qwen3-rag-first-") as scratch:
+        folder = Path(scratch)
+        env = {**os.environ, "QWEN3_RAG_CACHE_DIR": str(folder / "qwen3-rag"),
+               "HF_HUB_OFFLINE": "1"}
+        # The demo's index, built once beforehand (not timed), so every timed demo reuses it.
+        _demo_seconds(models, {**env, "VLLM_CACHE_ROOT": str(folder / "vllm-prepare")},
+                      args.engine_kwargs)
+        for what in ("demo", "script"):
+            cache = folder / f"vllm-{what}"
+            for state in ("cold", "warm"):
+                run_env = {**env, "VLLM_CACHE_ROOT": str(cache)}
+                seconds = (_demo_seconds(models, run_env, args.engine_kwargs) if what == "demo"
+                           else _script_seconds(models, run_env, args.engine_kwargs, folder))
+                rows.append((what, state, seconds))
+                print(f"{what} {state}: {seconds:.1f} s", flush=True)
+    _write(args, rows)
+
+
+def _write(args: argparse.Namespace, rows) -> None:
+    machine = describe_machine()
+    where = machine["gpu"] or f"{machine['cores']}-core {machine['cpu']}"
+    path = args.output / "first-result.md"
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    head = "# Time to the first result\n\n"
+    table = [f"## {args.label} (`engine_kwargs={args.engine_kwargs or 'none'}`)", "",
+             (f"Measured {datetime.date.today()} on {where}, {args.layers}-layer Qwen3-0.6B "
+              "shape (random weights), default backend."), "",
+             "| what | caches | seconds to the first result |", "| --- | --- | ---: |"]
+    names = {"demo": "`qwen3-rag demo` (index reused)", "script": "script: construct + rerank 20"}
+    table += [f"| {names[w]} | {s} | {t:.1f} |" for w, s, t in rows]
+    body = previous.removeprefix(head) if previous.startswith(head) else ""
+    path.write_text(head + body + "\n".join(table) + "\n\n", encoding="utf-8")
+    print(path.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.first_result", description=__doc__)
+    parser.add_argument("--layers", type=int, default=28)
+    parser.add_argument("--engine-kwargs", default=None, metavar="JSON")
+    parser.add_argument("--label", default="defaults")
+    parser.add_argument("--output", type=Path, default=_REPO_ROOT / "docs")
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
