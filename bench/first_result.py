@@ -10,8 +10,10 @@ Both on the benchmark model (Qwen3-0.6B's shape, random weights), each in a fres
 Cold runs start with empty vLLM compile caches (``VLLM_CACHE_ROOT`` in a new folder); warm runs
 reuse the caches a previous run left. Writes ``docs/first-result.md``.
 
-    python -m bench.first_result                       # default backend and settings
-    python -m bench.first_result --label eager --engine-kwargs '{"enforce_eager": true}'
+    python -m bench.first_result                       # the defaults
+    python -m bench.first_result --backend vllm --engine-kwargs '{"enforce_eager": true}' \
+        --label "vLLM, eager"
+    python -m bench.first_result --backend transformers --label transformers
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 from bench.machine import describe_machine
+from bench.models import full_shape_models
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,28 +37,18 @@ _SCRIPT = """\
 import sys
 from qwen3_core import Qwen3Reranker
 
-rr = Qwen3Reranker(sys.argv[1], engine_kwargs={kwargs})
+rr = Qwen3Reranker(sys.argv[1], backend={backend!r}, engine_kwargs={kwargs})
 documents = [f"Passage {{i}} about glaciers, valleys and the ice that moved {{i}} metres."
              for i in range(20)]
 print(rr.rerank("How do glaciers shape valleys?", documents, top_n=3)[0])
 """
 
 
-def _models(layers: int):
-    from qwen3_core.tiny_models import TinyShape, build_tiny_models
-
-    shape = TinyShape(hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
-                      num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-                      vocab_size=151669, max_position_embeddings=40960,
-                      initializer_range=0.02, weights_dtype="bfloat16")
-    root = Path.home() / ".cache" / "qwen3-rag" / "bench"
-    return build_tiny_models(root / f"qwen3-0.6b-shape-{layers}-layers", shape=shape)
-
-
-def _demo_seconds(models, env: dict[str, str], engine_kwargs: str | None) -> float:
+def _demo_seconds(models, env: dict[str, str], engine_kwargs: str | None,
+                  backend: str) -> float:
     command = [sys.executable, "-m", "qwen3_rag.cli", "demo", "--no-interactive",
                "--embedding-model", str(models.embedding),
-               "--reranker-model", str(models.reranker)]
+               "--reranker-model", str(models.reranker), "--backend", backend]
     if engine_kwargs:
         command += ["--engine-kwargs", engine_kwargs]
     started = time.perf_counter()
@@ -73,10 +66,10 @@ def _demo_seconds(models, env: dict[str, str], engine_kwargs: str | None) -> flo
 
 
 def _script_seconds(models, env: dict[str, str], engine_kwargs: str | None,
-                    folder: Path) -> float:
+                    backend: str, folder: Path) -> float:
     script = folder / "first_rerank.py"
     kwargs = json.loads(engine_kwargs) if engine_kwargs else None
-    script.write_text(_SCRIPT.format(kwargs=repr(kwargs)))
+    script.write_text(_SCRIPT.format(kwargs=repr(kwargs), backend=backend))
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(script), str(models.reranker)], env=env,
                           capture_output=True, text=True, check=False)
@@ -87,21 +80,24 @@ def _script_seconds(models, env: dict[str, str], engine_kwargs: str | None,
 
 
 def run(args: argparse.Namespace) -> None:
-    models = _models(args.layers)
+    models = full_shape_models(args.layers)
     rows = []
     with tempfile.TemporaryDirectory(prefix="qwen3-rag-first-") as scratch:
         folder = Path(scratch)
         env = {**os.environ, "QWEN3_RAG_CACHE_DIR": str(folder / "qwen3-rag"),
                "HF_HUB_OFFLINE": "1"}
-        # The demo's index, built once beforehand (not timed), so every timed demo reuses it.
+        # The demo's index, built once beforehand (not timed; eager, the quickest start), so
+        # every timed demo reuses it.
         _demo_seconds(models, {**env, "VLLM_CACHE_ROOT": str(folder / "vllm-prepare")},
-                      args.engine_kwargs)
+                      '{"enforce_eager": true}', "vllm")
         for what in ("demo", "script"):
             cache = folder / f"vllm-{what}"
             for state in ("cold", "warm"):
                 run_env = {**env, "VLLM_CACHE_ROOT": str(cache)}
-                seconds = (_demo_seconds(models, run_env, args.engine_kwargs) if what == "demo"
-                           else _script_seconds(models, run_env, args.engine_kwargs, folder))
+                seconds = (
+                    _demo_seconds(models, run_env, args.engine_kwargs, args.backend)
+                    if what == "demo" else
+                    _script_seconds(models, run_env, args.engine_kwargs, args.backend, folder))
                 rows.append((what, state, seconds))
                 print(f"{what} {state}: {seconds:.1f} s", flush=True)
     _write(args, rows)
@@ -113,9 +109,13 @@ def _write(args: argparse.Namespace, rows) -> None:
     path = args.output / "first-result.md"
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
     head = "# Time to the first result\n\n"
-    table = [f"## {args.label} (`engine_kwargs={args.engine_kwargs or 'none'}`)", "",
+    table = [f"## {args.label}", "",
              (f"Measured {datetime.date.today()} on {where}, {args.layers}-layer Qwen3-0.6B "
-              "shape (random weights), default backend."), "",
+              f"shape (random weights), backend `{args.backend}`, engine_kwargs "
+              f"`{args.engine_kwargs or 'none'}`: `python -m bench.first_result "
+              f"--backend {args.backend}"
+              + (f" --engine-kwargs '{args.engine_kwargs}'" if args.engine_kwargs else "")
+              + f" --label '{args.label}'`."), "",
              "| what | caches | seconds to the first result |", "| --- | --- | ---: |"]
     names = {"demo": "`qwen3-rag demo` (index reused)", "script": "script: construct + rerank 20"}
     table += [f"| {names[w]} | {s} | {t:.1f} |" for w, s, t in rows]
@@ -127,6 +127,7 @@ def _write(args: argparse.Namespace, rows) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.first_result", description=__doc__)
     parser.add_argument("--layers", type=int, default=28)
+    parser.add_argument("--backend", default="auto", help="backend of the demo and the script")
     parser.add_argument("--engine-kwargs", default=None, metavar="JSON")
     parser.add_argument("--label", default="defaults")
     parser.add_argument("--output", type=Path, default=_REPO_ROOT / "docs")

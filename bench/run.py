@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe_machine
+from bench.models import full_shape, full_shape_models, models_root
 from bench.render import render
 from bench.systems import RERANKER, SYSTEMS, available
 from bench.workload import SMOKE_SIZES, Sizes, build_workload, save_workload
@@ -95,17 +96,9 @@ def _selected_systems(args: argparse.Namespace) -> list[str]:
 def _build_models(args: argparse.Namespace, layers: int | None):
     from qwen3_core.tiny_models import TinyShape, build_tiny_models
 
-    root = args.models_dir or Path.home() / ".cache" / "qwen3-rag" / "bench"
     if layers is None:
-        return build_tiny_models(root / "tiny"), TinyShape()
-    # Qwen3's own initializer range and bf16 weights, as in the official checkpoints. The tiny
-    # models' wide 0.2 makes a 28-layer random network chaotic: bf16 rounding alone then moved
-    # its scores by up to 0.27, far more than precision moves a trained model's.
-    shape = TinyShape(hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
-                      num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-                      vocab_size=151669, max_position_embeddings=40960,
-                      initializer_range=0.02, weights_dtype="bfloat16")
-    return build_tiny_models(root / f"qwen3-0.6b-shape-{layers}-layers", shape=shape), shape
+        return build_tiny_models(models_root(args.models_dir) / "tiny"), TinyShape()
+    return full_shape_models(layers, args.models_dir), full_shape(layers)
 
 
 def _flops_per_token(shape) -> float:

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench.machine import describe_machine
+from bench.models import full_shape_models
 from bench.workload import Sizes, build_workload
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,14 +71,7 @@ def _timed(call, *args) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
-    from qwen3_core.tiny_models import TinyShape, build_tiny_models
-
-    shape = TinyShape(hidden_size=1024, intermediate_size=3072, num_hidden_layers=args.layers,
-                      num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-                      vocab_size=151669, max_position_embeddings=40960,
-                      initializer_range=0.02, weights_dtype="bfloat16")
-    root = args.models_dir or Path.home() / ".cache" / "qwen3-rag" / "bench"
-    models = build_tiny_models(root / f"qwen3-0.6b-shape-{args.layers}-layers", shape=shape)
+    models = full_shape_models(args.layers, args.models_dir)
     args.output.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="qwen3-rag-bench-servers-"))
     print(f"server logs: {logs}", flush=True)

@@ -14,9 +14,11 @@ from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
     "DEFAULT_RERANKER_MODEL",
+    "INTERACTIVE_COMMANDS",
     "AppError",
     "add_model_arguments",
     "add_store_arguments",
+    "command_backend",
     "load_embedder",
     "load_reranker",
     "open_store",
@@ -60,8 +62,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
                            help=f"Qwen3-Reranker id or local directory "
                                 f"(default {DEFAULT_RERANKER_MODEL}; 4B and 8B work too)")
     group.add_argument("--backend", default="auto", choices=BACKENDS,
-                       help="where the models run (default: vLLM when it can, else transformers; "
-                            "http with --base-url)")
+                       help="where the models run (default: vLLM when it can, else "
+                            "transformers; demo, search and ui on a machine without a GPU: "
+                            "transformers, which starts in seconds; http with --base-url)")
     group.add_argument("--base-url", default=None, metavar="URL",
                        help="URL serving every model named here, e.g. a gateway that routes by "
                             "model name (selects http)")
@@ -107,11 +110,31 @@ def quiet_engine_logs() -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 
+#: Commands a person sits and waits on. Without a GPU they start the transformers backend, a
+#: few seconds per model, rather than vLLM, a minute or more per model on a CPU (torch.compile,
+#: engine start); a handful of candidates per query needs no more throughput than it gives.
+#: `index` and library code keep vLLM: there throughput pays for the start.
+INTERACTIVE_COMMANDS = frozenset({"demo", "search", "ui"})
+
+
+def command_backend(args: argparse.Namespace, base_url: Any) -> str:
+    """The backend a command opens: ``--backend`` as given, or for ``auto`` the choice above."""
+    import importlib.util
+
+    from qwen3_core.hardware import has_nvidia_gpu
+
+    if (args.backend != "auto" or base_url or args.engine_kwargs
+            or getattr(args, "command", None) not in INTERACTIVE_COMMANDS):
+        return args.backend
+    has_transformers = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
+    return "transformers" if has_transformers and not has_nvidia_gpu() else "auto"
+
+
 def _open(cls: type, kind: str, model: str, args: argparse.Namespace, **extra: Any) -> Any:
     quiet_engine_logs()
-    options: dict[str, Any] = {"backend": args.backend, "dtype": args.dtype,
-                               "engine_kwargs": args.engine_kwargs, **extra}
     base_url = getattr(args, f"{kind}_base_url", None) or args.base_url
+    options: dict[str, Any] = {"backend": command_backend(args, base_url), "dtype": args.dtype,
+                               "engine_kwargs": args.engine_kwargs, **extra}
     if base_url:
         options["base_url"] = base_url
     held = None

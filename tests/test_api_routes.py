@@ -172,6 +172,21 @@ def test_per_request_truncation(reranker_url, tiny_models):
     np.testing.assert_allclose(_by_index(reply.json()["results"]), want, atol=TOLERANCE)
 
 
+def test_max_tokens_per_doc_cuts_each_document(reranker_url, tiny_models):
+    from transformers import AutoTokenizer
+
+    document = "Glaciers carve U-shaped valleys as moving ice scrapes the bedrock."
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_models.reranker))
+    offsets = tokenizer(document, add_special_tokens=False,
+                        return_offsets_mapping=True)["offset_mapping"]
+    assert len(offsets) > 6
+    reply = _post(reranker_url + "/v2/rerank", {"query": QUERY, "documents": [document],
+                                                "max_tokens_per_doc": 6})
+    want = reference.rerank_scores(str(tiny_models.reranker), QUERY,
+                                   [document[: offsets[5][1]]])
+    np.testing.assert_allclose(_by_index(reply.json()["results"]), want, atol=TOLERANCE)
+
+
 def test_bad_requests_name_the_field(reranker_url):
     reply = _post(reranker_url + "/v1/rerank", {"query": QUERY, "documents": [1, 2]})
     assert reply.status_code == 400

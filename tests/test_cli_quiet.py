@@ -52,3 +52,24 @@ def test_an_unknown_log_level_is_one_message(tiny_models, tmp_path):
     assert child.returncode == 2
     assert "QWEN3_RAG_LOG_LEVEL='LOUD'" in child.stderr and "DEBUG, INFO" in child.stderr
     assert "Traceback" not in child.stderr
+
+
+@pytest.mark.parametrize("command,options,gpu,want", [
+    ("demo", [], False, "transformers"),
+    ("search", [], False, "transformers"),
+    ("demo", [], True, "auto"),
+    ("index", [], False, "auto"),
+    ("demo", ["--backend", "vllm"], False, "vllm"),
+    ("demo", ["--engine-kwargs", '{"enforce_eager": true}'], False, "auto"),
+])
+def test_interactive_commands_start_fast_on_a_cpu(command, options, gpu, want, monkeypatch):
+    import qwen3_core.hardware
+
+    from qwen3_rag.cli import build_parser
+    from qwen3_rag.loading import command_backend
+
+    monkeypatch.setattr(qwen3_core.hardware, "has_nvidia_gpu", lambda: gpu)
+    argv = [command, *options] + (["x.txt", "--collection", "c"] if command == "index" else [])
+    if command == "search":
+        argv += ["a question", "--collection", "c"]
+    assert command_backend(build_parser().parse_args(argv), None) == want
