@@ -176,7 +176,7 @@ def _write(args: argparse.Namespace, rows: list[dict], startups: dict[str, float
          f"{' --eager' if args.eager else ''} --layers {args.layers} --rounds {args.rounds}`: "
          f"Qwen3-0.6B's shape ({args.layers} layers, random weights), a reranker server, then "
         "an embedding server, each alone on the machine, started by `qwen3-rag serve` with "
-        f"default settings (bf16, prefix caching{', eager' if args.eager else ', torch.compile'}"
+        f"default settings (dtype auto, prefix caching{', eager' if args.eager else ', torch.compile'}"
         f"; up after {startups['reranker']:.0f} s and {startups['embedding']:.0f} s). "
         "Each call has texts of its own, so neither path reuses the other's "
         f"cached prompts; median of {args.rounds} round(s) after one warm-up round, the two paths "
