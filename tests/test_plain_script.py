@@ -1,8 +1,6 @@
 """A user's script without an ``if __name__ == "__main__":`` guard runs exactly once.
 
-vLLM's CPU build starts engine processes with multiprocessing ``spawn``, which re-imports the
-script that runs as ``__main__``; the core keeps vLLM's engine core in the caller's process, so
-nothing re-imports it. Checked with a real script file run by a real interpreter.
+Checked with a real script file run by a real interpreter.
 """
 
 from __future__ import annotations
@@ -35,8 +33,10 @@ rr.close()
 """
 
 
-@pytest.mark.parametrize("backend", ["transformers",
-                                     pytest.param("vllm", marks=pytest.mark.vllm)])
+# vLLM is not here yet: its CPU build starts its engine process with `spawn`, which re-imports a
+# guard-less script (see the README); keeping the engine core in-process fixes that but breaks
+# other open engines when one closes.
+@pytest.mark.parametrize("backend", ["transformers"])
 def test_script_without_main_guard_runs_once(backend, tiny_models, tmp_path):
     runs, result = tmp_path / "runs.txt", tmp_path / "scores.json"
     kwargs = {"enforce_eager": True} if backend == "vllm" else None

@@ -48,12 +48,6 @@ _CPU_BLOCK_SIZE = 32
 _RESERVE_CORE_FROM = 8
 _RESERVED_CPU_VARIABLE = "VLLM_CPU_NUM_OF_RESERVED_CPU"
 
-# vLLM runs its engine core in a separate process by default, started with multiprocessing
-# `spawn` on CPU (vllm/platforms/cpu.py forces it). `spawn` re-imports the user's `__main__`, so a
-# script without an `if __name__ == "__main__":` guard dies (or runs twice). With the core in
-# the caller's process nothing is spawned; the user's own setting of the variable wins.
-_MULTIPROCESSING_VARIABLE = "VLLM_ENABLE_V1_MULTIPROCESSING"
-
 _MISSING_VLLM = (
     "backend='vllm' needs vLLM: pip install 'qwen3-rag[gpu]' on a machine with an NVIDIA GPU, "
     "or 'qwen3-rag[cpu]' for the CPU build"
@@ -104,9 +98,10 @@ def engine_environment() -> Iterator[None]:
     vLLM reads these variables while it builds the engine (and any process it starts inherits
     them then); afterwards the user's environment is as it was.
     """
-    wanted = {**vllm_cpu_environment()}
-    if _MULTIPROCESSING_VARIABLE not in os.environ:
-        wanted[_MULTIPROCESSING_VARIABLE] = "0"
+    # Not VLLM_ENABLE_V1_MULTIPROCESSING=0 (engine core in this process, which would let a
+    # script without a main guard run once): closing one in-process engine tears down vLLM's
+    # process-wide parallel state and breaks every other engine open in the process.
+    wanted = vllm_cpu_environment()
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
     try:
