@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 __all__ = ["ASGIApp", "RequestError", "call_route", "error_body", "forward", "read_body",
-           "send_json"]
+           "replayed", "send_body", "send_json"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -47,6 +47,11 @@ async def read_body(receive: Receive) -> bytes:
 async def send_json(send: Send, status: int, payload: Any) -> None:
     """Answer with a JSON body."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    await send_body(send, status, body)
+
+
+async def send_body(send: Send, status: int, body: bytes) -> None:
+    """Answer with ``body``, already JSON."""
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
@@ -64,17 +69,22 @@ def _inner_request(scope: Scope, receive: Receive, path: str,
     root = scope.get("root_path", "")
     inner = {**scope, "method": "POST", "path": root + path, "raw_path": (root + path).encode(),
              "query_string": b"", "headers": headers}
+    return inner, replayed(body, receive)
+
+
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that delivers ``body`` first, then the client's own channel (so vLLM
+    still sees a disconnect and cancels)."""
     delivered = False
 
-    async def inner_receive() -> Message:
+    async def again() -> Message:
         nonlocal delivered
         if not delivered:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
-        # After the body, the client's own channel: vLLM sees a disconnect and cancels.
         return await receive()
 
-    return inner, inner_receive
+    return again
 
 
 async def forward(app: ASGIApp, scope: Scope, receive: Receive, send: Send, path: str,

@@ -25,6 +25,8 @@ from qwen3_rag.api.asgi import (
     error_body,
     forward,
     read_body,
+    replayed,
+    send_body,
     send_json,
 )
 from qwen3_rag.api.auth import KeyCheck, server_keys
@@ -145,16 +147,7 @@ class Qwen3Routes:
 
     async def _replay(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         """Hand a request whose body was read on to vLLM unchanged."""
-        delivered = False
-
-        async def again() -> dict[str, Any]:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, again, send)
+        await self.app(scope, replayed(body, receive), send)
 
     # -- routes ------------------------------------------------------------------------------
 
@@ -173,7 +166,7 @@ class Qwen3Routes:
                 payload["use_activation"] = job.use_activation
             status, answer = await call_route(self.app, scope, receive, "/classify", payload)
             if status != 200:
-                await _send_raw_json(send, status, answer)
+                await send_body(send, status, answer)
                 return
             data = json.loads(answer)
             name = data.get("model", name)
@@ -215,10 +208,3 @@ def _rerank_prompts(model: _ServedModel, job: ScoringJob) -> list[list[int]]:
         return prompts.prompts(job.instruction, pairs, job.max_length)
     except ValueError as exc:
         raise RequestError(str(exc), "truncate_prompt_tokens") from exc
-
-
-async def _send_raw_json(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
