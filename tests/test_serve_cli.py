@@ -34,10 +34,14 @@ def test_the_plain_command_shows_the_cpu_setting_it_runs_with(capsys, tiny_model
     assert main(["serve", "reranker", "--model", str(tiny_models.reranker), "--dry-run"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines()
                 if "vllm.entrypoints.openai.api_server" in line)
-    # This machine: 2 cores, no GPU, so vLLM's scheduler gets no core of its own.
-    expected = "VLLM_CPU_NUM_OF_RESERVED_CPU=0 " if len(os.sched_getaffinity(0)) < 8 else ""
-    if "VLLM_CPU_NUM_OF_RESERVED_CPU" in os.environ:
-        expected = ""  # the user's own setting is inherited, not repeated
+    # This machine: 2 cores, no GPU, so vLLM's scheduler gets no core of its own, and the
+    # compile cache is the one a warm start loads. A user's own setting is inherited, not
+    # repeated.
+    expected = ""
+    if len(os.sched_getaffinity(0)) < 8 and "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ:
+        expected += "VLLM_CPU_NUM_OF_RESERVED_CPU=0 "
+    if "VLLM_USE_AOT_COMPILE" not in os.environ:
+        expected += "VLLM_USE_AOT_COMPILE=0 "
     assert line.strip().startswith(expected + "python -m vllm.entrypoints.openai.api_server")
 
 

