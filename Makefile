@@ -41,9 +41,9 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-zenhei
 
-# The full benchmark (tens of minutes on a CPU); `make bench ARGS=--quick` for a short run.
+# The full benchmark (tens of minutes on a CPU), written to docs/; `make bench ARGS=--quick` for a short run.
 bench: install
-	$(PY) -m bench.run $(ARGS)
+	$(PY) -m bench.run --output docs $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -59,8 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"baseline, is always included. Known: {', '.join(SYSTEMS)}")
     parser.add_argument("--no-ablations", action="store_true",
                         help="skip the rows that switch one technique off")
-    parser.add_argument("--output", type=Path, default=Path("docs"),
-                        help="directory for benchmarks.md, benchmarks.png and benchmarks.json")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="directory for benchmarks.md, benchmarks.png and benchmarks.json "
+                             "(default: bench-results in qwen3-rag's cache directory, never the "
+                             "source tree; `--output docs` updates the committed report)")
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="where the random-weight models are built and reused "
                              "(default ~/.cache/qwen3-rag/bench)")
@@ -206,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the selected systems and write the report; returns 1 when any system failed."""
     if importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("the benchmark's chart needs matplotlib: pip install 'qwen3-rag[bench]'")
+    if args.output is None:
+        from qwen3_rag.store import cache_dir
+
+        args.output = cache_dir() / "bench-results"
     if args.render:
         render(json.loads(args.render.read_text(encoding="utf-8")), args.output)
         return 0

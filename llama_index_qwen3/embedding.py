@@ -8,6 +8,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
+from llama_index_qwen3._arguments import one_model, refuse_unknown
 from qwen3_core import Qwen3Embedder
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
@@ -38,7 +39,8 @@ class Qwen3Embedding(BaseEmbedding):
         engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
         api_key: Bearer token for the vLLM servers of ``base_url``.
         timeout: Seconds before an http request counts as failed.
-        **kwargs: Other :class:`BaseEmbedding` fields (``callback_manager``, ``num_workers``...).
+        **kwargs: Other :class:`BaseEmbedding` fields (``callback_manager``, ``num_workers``...);
+            any other name raises ``TypeError``.
 
     Example:
         >>> from llama_index.core import Settings  # doctest: +SKIP
@@ -101,8 +103,9 @@ class Qwen3Embedding(BaseEmbedding):
         timeout: float = 60.0,
         **kwargs: Any,
     ) -> None:
+        refuse_unknown(type(self), kwargs, BaseEmbedding)
         super().__init__(
-            model_name=_model_name(model, model_name),
+            model_name=one_model(model, model_name, DEFAULT_EMBEDDING_MODEL),
             backend=backend,
             dtype=dtype,
             instruction=instruction,
@@ -173,15 +176,3 @@ class Qwen3Embedding(BaseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return (await self._embedder.aembed_documents(texts)).tolist()
-
-
-def _model_name(
-    model: str | os.PathLike[str] | None, model_name: str | os.PathLike[str] | None
-) -> str:
-    """The one model named by ``model`` or its LlamaIndex alias ``model_name``."""
-    if model is not None and model_name is not None and os.fspath(model) != os.fspath(model_name):
-        raise ValueError(
-            f"model={model!r} and model_name={model_name!r} disagree; pass only one of them"
-        )
-    chosen = model if model is not None else model_name
-    return os.fspath(chosen) if chosen is not None else DEFAULT_EMBEDDING_MODEL

@@ -13,6 +13,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
+from llama_index_qwen3._arguments import one_model, refuse_unknown
 from qwen3_core import Qwen3Reranker, RerankResult
 
 __all__ = ["DEFAULT_RERANK_MODEL", "Qwen3Rerank"]
@@ -32,6 +33,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
 
     Args:
         model: Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a directory.
+            ``model_name`` is accepted as well, as in other LlamaIndex rerankers.
         top_n: Keep at most this many nodes; all when None.
         score_threshold: Drop nodes scoring below this value in [0, 1].
         keep_retrieval_score: Copy each node's first-stage score to
@@ -44,7 +46,8 @@ class Qwen3Rerank(BaseNodePostprocessor):
         engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
         api_key: Bearer token for the vLLM servers of ``base_url``.
         timeout: Seconds before an http request counts as failed.
-        **kwargs: Other :class:`BaseNodePostprocessor` fields (``callback_manager``).
+        **kwargs: Other :class:`BaseNodePostprocessor` fields (``callback_manager``); any
+            other name raises ``TypeError``.
     """
 
     # The fields that choose the engine are frozen: it starts once, in __init__. The others are
@@ -93,7 +96,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = DEFAULT_RERANK_MODEL,
+        model: str | os.PathLike[str] | None = None,
         top_n: int | None = 2,
         score_threshold: float | None = None,
         keep_retrieval_score: bool = False,
@@ -102,14 +105,16 @@ class Qwen3Rerank(BaseNodePostprocessor):
         dtype: str = "auto",
         base_url: str | list[str] | None = None,
         *,
+        model_name: str | os.PathLike[str] | None = None,
         max_length: int = 8192,
         engine_kwargs: dict[str, Any] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
         **kwargs: Any,
     ) -> None:
+        refuse_unknown(type(self), kwargs, BaseNodePostprocessor)
         super().__init__(
-            model=os.fspath(model),
+            model=one_model(model, model_name, DEFAULT_RERANK_MODEL),
             top_n=top_n,
             score_threshold=score_threshold,
             keep_retrieval_score=keep_retrieval_score,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 from qwen3_rag import quiet
@@ -24,18 +25,39 @@ _COMMANDS = (
 )
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Shows each option's default, unless its help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, False, argparse.SUPPRESS, [])
+                or action.option_strings == [] or action.nargs == 0):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("qwen3-rag")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser, one sub-command per module."""
     parser = argparse.ArgumentParser(
         prog="qwen3-rag", description="Qwen3 embedding + reranking for RAG"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show everything the libraries print (vLLM, transformers, ...); "
                              f"or set {quiet.LEVEL_VARIABLE}=DEBUG|INFO|WARNING|ERROR")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, text in _COMMANDS:
         module = importlib.import_module(module_name)
-        sub = commands.add_parser(name, help=text, description=text)
+        sub = commands.add_parser(name, help=text, description=text,
+                                  formatter_class=_DefaultsShown)
         adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
         adder(sub)
         # Also after the sub-command (`qwen3-rag demo -v`), without overriding one given before.

@@ -16,7 +16,13 @@ from qwen3_rag.loading import (
     open_store,
 )
 from qwen3_rag.render import embedding_progress, make_console, results_table
-from qwen3_rag.store import content_id, open_client, recorded_embedding_model
+from qwen3_rag.store import (
+    collection_sizes,
+    content_id,
+    default_chroma_dir,
+    open_client,
+    recorded_embedding_model,
+)
 from qwen3_rag.two_stage import two_stage_search
 
 __all__ = ["add_index_arguments", "add_search_arguments", "run_index", "run_search"]
@@ -87,14 +93,23 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def _search_embedding_model(args: argparse.Namespace) -> str | None:
-    """The model the collection was indexed with, unless the user chose one."""
-    if args.embedding_model:
-        return args.embedding_model
+    """The model the collection was indexed with, unless the user chose one.
+
+    Raises:
+        AppError: The collection does not exist (found before any model loads).
+    """
     try:
-        return recorded_embedding_model(open_client(args.chroma_dir, args.chroma_url),
-                                        args.collection)
+        client = open_client(args.chroma_dir, args.chroma_url)
+        sizes = collection_sizes(client)
     except Exception:
-        return None  # opening the store again below reports the problem properly
+        return args.embedding_model  # opening the store again below reports the problem
+    if args.collection not in sizes:
+        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
+        others = ", ".join(f"{name} ({count} passages)" for name, count in sizes.items())
+        hint = (f"collections there: {others}; choose one with --collection NAME"
+                if others else "add files with `qwen3-rag index PATH`")
+        raise AppError(f"collection {args.collection!r} does not exist in {where}; {hint}")
+    return args.embedding_model or recorded_embedding_model(client, args.collection)
 
 
 def run_search(args: argparse.Namespace) -> int:

@@ -8,11 +8,13 @@ import os
 from typing import Any
 
 from qwen3_core import BACKENDS, Qwen3Embedder, Qwen3Reranker
+from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_rag.quiet import held_back_output
 from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
+    "DEFAULT_MAX_LENGTH",
     "DEFAULT_RERANKER_MODEL",
     "INTERACTIVE_COMMANDS",
     "AppError",
@@ -22,10 +24,13 @@ __all__ = [
     "load_embedder",
     "load_reranker",
     "open_store",
+    "positive_int",
     "quiet_engine_logs",
 ]
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
+#: The core's own default (``Qwen3Reranker(max_length=...)``).
+DEFAULT_MAX_LENGTH = 8192
 DEFAULT_RERANKER_MODEL = "Qwen/Qwen3-Reranker-0.6B"
 
 
@@ -40,6 +45,17 @@ def _engine_kwargs(text: str) -> dict[str, Any]:
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"enforce_eager\": true}'")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
@@ -74,8 +90,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
             group.add_argument(f"--{kind}-base-url", default=None, metavar="URL",
                                help=f"URL of the {kind} model's `qwen3-rag serve {kind}` server, "
                                     f"e.g. http://localhost:{port} (selects http)")
-    group.add_argument("--dtype", default="auto",
-                       help="auto, float32, bfloat16 or float16 (default auto)")
+    group.add_argument("--dtype", default="auto", choices=VALID_DTYPES, metavar="DTYPE",
+                       help=f"one of {', '.join(VALID_DTYPES)} (default auto: bf16 where the "
+                            "device computes it natively, else float32)")
+    group.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH,
+                       metavar="TOKENS",
+                       help=f"longest prompt in tokens; longer texts are cut as the model cards "
+                            f"say (default {DEFAULT_MAX_LENGTH}; with servers: at most their "
+                            f"`serve --max-length`)")
     group.add_argument("--engine-kwargs", type=_engine_kwargs, default=None, metavar="JSON",
                        help="advanced: JSON object passed to the engine (vllm.LLM or "
                             "from_pretrained), e.g. '{\"gpu_memory_utilization\": 0.5}'")
@@ -134,6 +156,7 @@ def _open(cls: type, kind: str, model: str, args: argparse.Namespace, **extra: A
     quiet_engine_logs()
     base_url = getattr(args, f"{kind}_base_url", None) or args.base_url
     options: dict[str, Any] = {"backend": command_backend(args, base_url), "dtype": args.dtype,
+                               "max_length": args.max_length,
                                "engine_kwargs": args.engine_kwargs, **extra}
     if base_url:
         options["base_url"] = base_url

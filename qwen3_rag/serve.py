@@ -24,7 +24,8 @@ import urllib.request
 from typing import Any
 
 from qwen3_rag.api import MIDDLEWARE
-from qwen3_rag.loading import AppError
+from qwen3_core.engines.dtypes import VALID_DTYPES
+from qwen3_rag.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -45,15 +46,18 @@ _READY_POLL_SECONDS = 1.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag serve``; everything after ``--`` goes to vLLM unchanged."""
+    parser.epilog = ("Everything after `--` goes to vLLM's server unchanged, e.g. "
+                     "`qwen3-rag serve reranker --model DIR -- --max-num-seqs 64`.")
     parser.add_argument("kind", choices=sorted(DEFAULT_PORTS), help="which model family to serve")
     parser.add_argument("--model", required=True, help="Hugging Face id or local directory")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 to accept other machines)")
     parser.add_argument("--port", type=int, default=None,
                         help="port (default: 8000 for embedding, 8001 for reranker)")
-    parser.add_argument("--dtype", default="auto",
-                        help="auto, float32, bfloat16 or float16 (float32 for exact parity tests)")
-    parser.add_argument("--max-length", type=int, default=8192,
+    parser.add_argument("--dtype", default="auto", choices=VALID_DTYPES, metavar="DTYPE",
+                        help=f"one of {', '.join(VALID_DTYPES)} (float32 for exact parity tests)")
+    parser.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH,
+                        metavar="TOKENS",
                         help="longest prompt in tokens; clients must not use a larger max_length")
     parser.add_argument("--served-model-name", default=None,
                         help="name clients send (default: --model as given, which is what "

@@ -76,6 +76,12 @@ def open_client(chroma_dir: str | os.PathLike[str] | None = None, chroma_url: st
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
+def collection_sizes(client: Any) -> dict[str, int]:
+    """Every collection of the database and how many passages it holds."""
+    names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
+    return {name: client.get_collection(name, embedding_function=None).count() for name in names}
+
+
 def recorded_embedding_model(client: Any, name: str) -> str | None:
     """The embedding model a collection was built with (None if it does not exist)."""
     existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}

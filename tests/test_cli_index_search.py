@@ -163,6 +163,21 @@ def test_search_of_a_missing_collection_says_how_to_create_it(store_args, tiny_m
     assert "notes-test" in err and "qwen3-rag index" in err
 
 
+def test_search_of_a_missing_collection_names_the_others_before_loading_a_model(tmp_path,
+                                                                             capsys):
+    # As after `qwen3-rag demo`, whose collection has a name of its own.
+    client = open_client(tmp_path / "chroma")
+    demo = client.create_collection("qwen3-rag-demo-1a2b", embedding_function=None)
+    demo.add(ids=["a", "b"], embeddings=[[1.0, 0.0], [0.0, 1.0]], documents=["x", "y"])
+    code = main(["search", "anything", "--chroma-dir", str(tmp_path / "chroma"),
+                 "--embedding-model", str(tmp_path / "no-such-model")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1, err  # one line
+    assert "'qwen3-rag' does not exist" in err and "qwen3-rag-demo-1a2b (2 passages)" in err
+    assert "no-such-model" not in err  # no model was loaded
+
+
 @pytest.fixture()
 def chroma_server(tmp_path):
     """A Chroma server (the `chroma run` that chromadb installs) on a free loopback port."""

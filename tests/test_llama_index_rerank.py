@@ -159,3 +159,28 @@ def test_settings_round_trip(open_rerank, reranker):
     with Qwen3Rerank.from_dict(settings) as copy:
         assert copy.top_n == 4 and copy.keep_retrieval_score is True
         assert copy.reranker.shares_engine_with(reranker)
+
+
+def test_model_name_is_an_alias_of_model(reranker, tiny_models):
+    engine = VLLM_KWARGS if reranker.backend == "vllm" else None
+    by_alias = Qwen3Rerank(model_name=tiny_models.reranker, backend=reranker.backend,
+                           dtype="float32", engine_kwargs=engine)
+    try:
+        assert by_alias.model == str(tiny_models.reranker)
+        assert by_alias.reranker.shares_engine_with(reranker)
+    finally:
+        by_alias.close()
+    with pytest.raises(ValueError, match="disagree"):
+        Qwen3Rerank(model=tiny_models.reranker, model_name="Qwen/Qwen3-Reranker-4B")
+
+
+@pytest.mark.parametrize("cls_name", ["Qwen3Rerank", "Qwen3Embedding"])
+def test_an_unknown_argument_is_refused_before_any_model_loads(cls_name):
+    import llama_index_qwen3
+
+    cls = getattr(llama_index_qwen3, cls_name)
+    # A typo of a real option, and a model that does not exist: the refusal comes first.
+    with pytest.raises(TypeError) as refused:
+        cls("/no/such/model", top_m=3)
+    message = str(refused.value)
+    assert "'top_m'" in message and "valid arguments:" in message and "timeout" in message

@@ -9,6 +9,7 @@ engine's single worker thread, so the event loop never blocks and calls never ov
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.metadata
 import importlib.util
 import json
@@ -78,6 +79,9 @@ class SharedEngine:
             if self.references > 0:
                 return
             _registry.pop(self.key, None)
+        self._close()
+
+    def _close(self) -> None:
         with self.lock:
             engine, self.engine = self.engine, None
         if engine is not None:
@@ -87,6 +91,37 @@ class SharedEngine:
 
 _registry: dict[tuple, SharedEngine] = {}
 _registry_lock = threading.RLock()
+
+
+def _close_engines_left_open() -> None:
+    """Close the engines a script never closed, while the interpreter is still whole.
+
+    Left to vLLM's own finalizers, an engine still open at interpreter shutdown ended the
+    process with "terminate called without an active exception" (exit 134) after its output.
+    """
+    with _registry_lock:
+        left_open = list(_registry.values())
+        _registry.clear()
+    for shared in reversed(left_open):
+        try:
+            shared._close()
+        except Exception:  # one engine's failure must not keep the others open
+            logger.exception("closing %s at exit failed", shared.key[:2])
+
+
+_exit_hook_registered = False
+
+
+def _close_at_exit_before_the_engines_own_hooks() -> None:
+    """Register :func:`_close_engines_left_open` once, after the first engine started.
+
+    atexit runs the last registered first: registered after the engine registered its own
+    hooks (vLLM's ``weakref.finalize``), ours runs before them.
+    """
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_close_engines_left_open)
+        _exit_hook_registered = True
 
 
 def _vllm_unusable_reason() -> str | None:
@@ -176,6 +211,7 @@ def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length
                                    type(exc).__name__, exc)
                     continue
                 shared = SharedEngine(key=key, backend=attempt, engine=engine, prompts=prompts)
+                _close_at_exit_before_the_engines_own_hooks()
                 _registry[key] = shared
                 if backend == "auto":
                     logger.info("backend='auto' chose %s for %s: %s", attempt, info.name, why)
