@@ -46,6 +46,8 @@ class EngineSettings(BaseModel):
     """Bearer token for those servers."""
     timeout: float = Field(default=60.0, frozen=True)
     """Seconds before a request to a server counts as failed."""
+    device: str | None = Field(default=None, frozen=True)
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose."""
 
     _core: Qwen3Model | None = PrivateAttr(default=None)
 
@@ -66,6 +68,7 @@ class EngineSettings(BaseModel):
             "base_url": self.base_url,
             "api_key": self.api_key.get_secret_value() if self.api_key is not None else None,
             "timeout": self.timeout,
+            "device": self.device,
         }
 
     def close(self) -> None:

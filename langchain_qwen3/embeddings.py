@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
@@ -30,6 +31,10 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
     """Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a local directory."""
     dimensions: int | None = Field(default=None, frozen=True)
     """Keep the first ``dimensions`` values and renormalise (Matryoshka); all when None."""
+    batch_size: int = Field(default=128, gt=0)
+    """Documents per call to the engine (it cuts its own batches to its token budget)."""
+    show_progress: bool = False
+    """Show a progress bar while documents are embedded."""
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
@@ -49,7 +54,10 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
         Returns:
             One vector per text, as lists of floats.
         """
-        return self.embedder.embed_documents(texts).tolist()
+        vectors: list[list[float]] = []
+        for batch in self._batches(texts):
+            vectors += self.embedder.embed_documents(batch).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
         """Embed a search query in the instruction format.
@@ -64,8 +72,20 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`, on the engine's own async path."""
-        return (await self.embedder.aembed_documents(texts)).tolist()
+        vectors: list[list[float]] = []
+        for batch in self._batches(texts):
+            vectors += (await self.embedder.aembed_documents(batch)).tolist()
+        return vectors
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query`, on the engine's own async path."""
         return (await self.embedder.aembed_queries([text]))[0].tolist()
+
+    def _batches(self, texts: list[str]) -> Iterable[list[str]]:
+        batches = [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        if not self.show_progress or not batches:
+            return batches
+        from rich.progress import track
+
+        # Per batch of documents; transient, so only the caller's own output stays on screen.
+        return track(batches, description="Embedding documents", transient=True)

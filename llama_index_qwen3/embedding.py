@@ -39,6 +39,7 @@ class Qwen3Embedding(BaseEmbedding):
         engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
         api_key: Bearer token for the vLLM servers of ``base_url``.
         timeout: Seconds before an http request counts as failed.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
         **kwargs: Other :class:`BaseEmbedding` fields (``callback_manager``, ``num_workers``...);
             any other name raises ``TypeError``.
 
@@ -78,6 +79,11 @@ class Qwen3Embedding(BaseEmbedding):
         frozen=True,
     )
     timeout: float = Field(default=60.0, description="Seconds per http request.", frozen=True)
+    device: str | None = Field(
+        default=None,
+        description="cpu, cuda, cuda:N or mps; None lets the backend choose.",
+        frozen=True,
+    )
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,
         description="Keyword arguments passed to the engine unchanged.",
@@ -101,6 +107,7 @@ class Qwen3Embedding(BaseEmbedding):
         engine_kwargs: dict[str, Any] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        device: str | None = None,
         **kwargs: Any,
     ) -> None:
         refuse_unknown(type(self), kwargs, BaseEmbedding)
@@ -114,6 +121,7 @@ class Qwen3Embedding(BaseEmbedding):
             base_url=base_url,
             api_key=api_key,
             timeout=timeout,
+            device=device,
             engine_kwargs=dict(engine_kwargs or {}),
             embed_batch_size=embed_batch_size,
             **kwargs,
@@ -129,6 +137,7 @@ class Qwen3Embedding(BaseEmbedding):
             base_url=base_url,
             api_key=api_key,
             timeout=timeout,
+            device=device,
         )
 
     @classmethod

@@ -46,6 +46,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
         engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
         api_key: Bearer token for the vLLM servers of ``base_url``.
         timeout: Seconds before an http request counts as failed.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
         **kwargs: Other :class:`BaseNodePostprocessor` fields (``callback_manager``); any
             other name raises ``TypeError``.
     """
@@ -86,6 +87,11 @@ class Qwen3Rerank(BaseNodePostprocessor):
         frozen=True,
     )
     timeout: float = Field(default=60.0, description="Seconds per http request.", frozen=True)
+    device: str | None = Field(
+        default=None,
+        description="cpu, cuda, cuda:N or mps; None lets the backend choose.",
+        frozen=True,
+    )
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict,
         description="Keyword arguments passed to the engine unchanged.",
@@ -110,6 +116,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
         engine_kwargs: dict[str, Any] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        device: str | None = None,
         **kwargs: Any,
     ) -> None:
         refuse_unknown(type(self), kwargs, BaseNodePostprocessor)
@@ -125,6 +132,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
             base_url=base_url,
             api_key=api_key,
             timeout=timeout,
+            device=device,
             engine_kwargs=dict(engine_kwargs or {}),
             **kwargs,
         )
@@ -138,6 +146,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
             base_url=base_url,
             api_key=api_key,
             timeout=timeout,
+            device=device,
         )
 
     @classmethod

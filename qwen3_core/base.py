@@ -6,7 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from qwen3_core.engines import SharedEngine, open_engine
+from qwen3_core.engines import SharedEngine, choose_backend, open_engine
+from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.formats import DEFAULT_INSTRUCTION
 from qwen3_core.models import ModelInfo, resolve_model
 from qwen3_core.validation import check_instruction
@@ -31,7 +32,11 @@ class Qwen3Model:
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        device: str | None = None,
     ):
+        # Settings that need no model files are checked first, before anything is downloaded.
+        choose_backend(backend, base_url, device)
+        resolve_dtype(dtype, on_gpu=False)
         self.instruction: str = check_instruction(instruction, DEFAULT_INSTRUCTION)
         remote = backend == "http" or (backend == "auto" and base_url is not None)
         self.info: ModelInfo = resolve_model(model, weights=not remote)
@@ -48,7 +53,7 @@ class Qwen3Model:
             urls = [base_url] if isinstance(base_url, str) else list(base_url)
             http = {"base_url": urls, "api_key": api_key, "timeout": timeout}
         self._shared: SharedEngine | None = open_engine(
-            self._kind, self.info, backend, dtype, max_length, engine_kwargs, http
+            self._kind, self.info, backend, dtype, max_length, engine_kwargs, http, device
         )
 
     def _check_settings(self) -> None:

@@ -29,6 +29,8 @@ class Qwen3Embedder(Qwen3Model):
         base_url: URL or list of URLs of vLLM servers (``qwen3-rag serve``); selects ``http``.
         api_key: Bearer token for those servers.
         timeout: Seconds before an http request to a server counts as failed.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
+            A backend that cannot run there raises ``ValueError`` saying why.
 
     Example:
         >>> with Qwen3Embedder("Qwen/Qwen3-Embedding-0.6B") as emb:  # doctest: +SKIP
@@ -52,10 +54,11 @@ class Qwen3Embedder(Qwen3Model):
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        device: str | None = None,
     ):
         self.dimensions = dimensions
         super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs,
-                         base_url=base_url, api_key=api_key, timeout=timeout)
+                         base_url=base_url, api_key=api_key, timeout=timeout, device=device)
 
     def _check_settings(self) -> None:
         self.dimensions = check_dimensions(self.dimensions, self.info.hidden_size)

@@ -56,10 +56,39 @@ def _download(model: str, weights: bool) -> Path:
         ) from exc
 
 
-def _weight_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.glob("*.safetensors")) or sum(
-        f.stat().st_size for f in path.glob("*.bin")
-    )
+def _weight_bytes(path: Path, config: dict) -> int:
+    """Size of the weights: their files, else their index, else counted from the config.
+
+    The last two let a command size memory from the config alone (``serve --dry-run``
+    fetches no weights).
+    """
+    on_disk = sum(f.stat().st_size for f in path.glob("*.safetensors")) or sum(
+        f.stat().st_size for f in path.glob("*.bin"))
+    if on_disk:
+        return on_disk
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        total = json.loads(index.read_text()).get("metadata", {}).get("total_size")
+        if total:
+            return int(total)
+    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+    return _parameter_count(config) * _BYTES_PER_VALUE.get(dtype, 2)
+
+
+_BYTES_PER_VALUE = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def _parameter_count(config: dict) -> int:
+    """Parameters of a Qwen3 decoder with this config (attention, MLP, norms, embeddings)."""
+    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads", heads)
+    head_dim = config.get("head_dim") or hidden // heads
+    attention = hidden * head_dim * (2 * heads + 2 * kv_heads) + 2 * head_dim
+    mlp = 3 * hidden * config["intermediate_size"]
+    per_layer = attention + mlp + 2 * hidden
+    embeddings = config["vocab_size"] * hidden * (1 if config.get("tie_word_embeddings") else 2)
+    return layers * per_layer + embeddings + hidden
 
 
 def resolve_model(model: str | os.PathLike[str], *, weights: bool = True) -> ModelInfo:
@@ -95,5 +124,5 @@ def resolve_model(model: str | os.PathLike[str], *, weights: bool = True) -> Mod
         num_key_value_heads=config.get("num_key_value_heads", heads),
         head_dim=config.get("head_dim") or config["hidden_size"] // heads,
         max_position_embeddings=config.get("max_position_embeddings", 32768),
-        weight_bytes=_weight_bytes(path),
+        weight_bytes=_weight_bytes(path, config),
     )

@@ -61,6 +61,8 @@ class Qwen3Reranker(Qwen3Model):
         base_url: URL or list of URLs of vLLM servers (``qwen3-rag serve``); selects ``http``.
         api_key: Bearer token for those servers.
         timeout: Seconds before an http request to a server counts as failed.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
+            A backend that cannot run there raises ``ValueError`` saying why.
 
     Example:
         >>> with Qwen3Reranker("Qwen/Qwen3-Reranker-0.6B") as rr:  # doctest: +SKIP
@@ -81,9 +83,10 @@ class Qwen3Reranker(Qwen3Model):
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        device: str | None = None,
     ):
         super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs,
-                         base_url=base_url, api_key=api_key, timeout=timeout)
+                         base_url=base_url, api_key=api_key, timeout=timeout, device=device)
 
     # -- sync -------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from qwen3_core import BACKENDS, Qwen3Embedder, Qwen3Reranker
+from qwen3_core.engines.devices import VALID_DEVICES, check_device
 from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_rag.quiet import held_back_output
 from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
@@ -46,6 +47,13 @@ def _engine_kwargs(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"enforce_eager\": true}'")
     return value
+
+
+def _device(text: str) -> str | None:
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:
@@ -98,6 +106,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
                        help=f"longest prompt in tokens; longer texts are cut as the model cards "
                             f"say (default {DEFAULT_MAX_LENGTH}; with servers: at most their "
                             f"`serve --max-length`)")
+    group.add_argument("--device", type=_device, default=None, metavar="DEVICE",
+                       help=f"where the models run: {', '.join(VALID_DEVICES)} (default: the "
+                            "backend's choice)")
     group.add_argument("--engine-kwargs", type=_engine_kwargs, default=None, metavar="JSON",
                        help="advanced: JSON object passed to the engine (vllm.LLM or "
                             "from_pretrained), e.g. '{\"gpu_memory_utilization\": 0.5}'")
@@ -156,7 +167,7 @@ def _open(cls: type, kind: str, model: str, args: argparse.Namespace, **extra: A
     quiet_engine_logs()
     base_url = getattr(args, f"{kind}_base_url", None) or args.base_url
     options: dict[str, Any] = {"backend": command_backend(args, base_url), "dtype": args.dtype,
-                               "max_length": args.max_length,
+                               "max_length": args.max_length, "device": args.device,
                                "engine_kwargs": args.engine_kwargs, **extra}
     if base_url:
         options["base_url"] = base_url

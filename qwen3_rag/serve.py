@@ -120,7 +120,8 @@ def _engine_args(kind: str, model_dir: str, dtype: str, max_length: int) -> dict
     from qwen3_core.engines.vllm_backend import vllm_engine_args
     from qwen3_core.models import resolve_model
 
-    engine_args = vllm_engine_args(kind, resolve_model(model_dir), dtype, max_length)
+    engine_args = vllm_engine_args(kind, resolve_model(model_dir, weights=False), dtype,
+                                   max_length)
     share = engine_args.pop("_gpu_share", None)
     if share is not None:
         share.release()  # the server process, not this one, will hold the memory
@@ -137,7 +138,8 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     from qwen3_core.models import ModelLoadError, resolve_model
 
     try:
-        info = resolve_model(args.model)
+        # A dry run prints a command: the config and tokenizer are all it needs.
+        info = resolve_model(args.model, weights=not args.dry_run)
     except (ModelLoadError, FileNotFoundError, ValueError) as exc:
         raise AppError(str(exc)) from exc
     engine_args = _engine_args(args.kind, str(info.path), args.dtype, args.max_length)

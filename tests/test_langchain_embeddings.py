@@ -122,3 +122,25 @@ def test_cache_backed_reindexing_embeds_only_new_texts(embeddings, tiny_models, 
     assert engine_batches == [TEXTS, ["A new text about fjords."]]
     _close(again[:3], first)
     _close(again[3], reference.embed(tiny_models.embedding, "A new text about fjords."))
+
+
+@pytest.mark.parametrize("show_progress", [False, True])
+async def test_documents_go_to_the_engine_in_batches_of_batch_size(embedder, tiny_models,
+                                                                   show_progress, monkeypatch):
+    texts = TEXTS + ["Ice ages come and go.", "Moraines mark where glaciers stopped."]
+    with _like(embedder, batch_size=2, show_progress=show_progress) as embeddings:
+        sizes: list[int] = []
+        for name in ("embed_documents", "aembed_documents"):
+            original = getattr(embeddings.embedder, name)
+
+            def recording(batch, _original=original):
+                sizes.append(len(batch))
+                return _original(batch)
+
+            monkeypatch.setattr(embeddings.embedder, name, recording)
+        vectors = embeddings.embed_documents(texts)
+        assert sizes == [2, 2, 1]
+        _close(await embeddings.aembed_documents(texts), vectors)
+        assert sizes == [2, 2, 1, 2, 2, 1]
+    for text, vector in zip(texts, vectors, strict=True):
+        _close(vector, reference.embed(tiny_models.embedding, text))

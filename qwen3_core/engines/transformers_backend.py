@@ -38,6 +38,22 @@ _MIN_SHARED_PREFIX = 16
 _TORCH_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
+def _torch_device(torch: Any, device: str | None) -> str:
+    """The device to load on: the one asked for if torch has it, else the best there is."""
+    if device is None:
+        return "cuda" if has_nvidia_gpu() and torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device[5:]) if ":" in device else 0
+        if index >= count:
+            raise ValueError(f"device={device!r} cannot be honoured: torch sees {count} CUDA "
+                             f"GPU(s) here" + ("" if count else " (a CPU-only torch, or no GPU)"))
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' cannot be honoured: torch's MPS backend (Apple GPUs) is "
+                         "not available here")
+    return device
+
+
 class TransformersEngine:
     """A Qwen3 backbone plus, for the reranker, the yes/no rows of its output layer."""
 
@@ -52,6 +68,7 @@ class TransformersEngine:
         engine_kwargs: dict[str, Any] | None,
         *,
         no_yes_ids: tuple[int, int] | None = None,
+        device: str | None = None,
     ):
         try:
             import torch
@@ -60,8 +77,9 @@ class TransformersEngine:
             raise ImportError(_MISSING_TRANSFORMERS) from exc
         self._torch = torch
         self.kind = kind
-        self.device = "cuda" if has_nvidia_gpu() and torch.cuda.is_available() else "cpu"
-        self.dtype = resolve_dtype(dtype, self.device == "cuda")
+        self.device = _torch_device(torch, device)
+        on_gpu = self.device.startswith("cuda")
+        self.dtype = resolve_dtype(dtype, on_gpu)
         torch_dtype = getattr(torch, _TORCH_DTYPES[self.dtype])
         load_kwargs = {"dtype": torch_dtype, **(engine_kwargs or {})}
         if kind == "reranker":
@@ -76,7 +94,7 @@ class TransformersEngine:
         else:
             self._backbone = AutoModel.from_pretrained(info.path, **load_kwargs)
         self._backbone.to(self.device).eval()
-        self._budget = _TOKEN_BUDGET["cuda" if self.device == "cuda" else "cpu"]
+        self._budget = _TOKEN_BUDGET["cuda" if on_gpu else "cpu"]
         logger.info("loaded %s with transformers on %s (%s)", info.name, self.device, self.dtype)
 
     # -- public engine interface -------------------------------------------------------------
