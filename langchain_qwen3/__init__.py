@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from langchain_qwen3.compose import RerankingRetriever, rerank_retriever
 from langchain_qwen3.embeddings import Qwen3Embeddings
-from langchain_qwen3.rerank import Qwen3Rerank
+from langchain_qwen3.rerank import Qwen3Rerank, RerankHit
 
-__all__ = ["Qwen3Embeddings", "Qwen3Rerank", "RerankingRetriever", "rerank_retriever"]
+__all__ = ["Qwen3Embeddings", "Qwen3Rerank", "RerankHit", "RerankingRetriever", "rerank_retriever"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -16,9 +17,14 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from llama_index_qwen3._arguments import one_model, refuse_unknown
 from qwen3_core import Qwen3Reranker, RerankResult
 
-__all__ = ["DEFAULT_RERANK_MODEL", "Qwen3Rerank"]
+__all__ = ["DEFAULT_RERANK_MODEL", "ERROR_KEY", "Qwen3Rerank"]
 
 DEFAULT_RERANK_MODEL = "Qwen/Qwen3-Reranker-0.6B"
+#: Metadata key set instead of a new score when ``on_error="passthrough"`` returned nodes as
+#: they were retrieved (the same key as the LangChain reranker's).
+ERROR_KEY = "rerank_error"
+
+logger = logging.getLogger(__name__)
 
 dispatcher = get_dispatcher(__name__)
 
@@ -38,6 +44,9 @@ class Qwen3Rerank(BaseNodePostprocessor):
         score_threshold: Drop nodes scoring below this value in [0, 1].
         keep_retrieval_score: Copy each node's first-stage score to
             ``metadata["retrieval_score"]`` of the returned node.
+        on_error: ``"raise"`` (default), or ``"passthrough"``: when the reranker fails (a
+            failed model, an unreachable server), log a warning and return the first ``top_n``
+            nodes in retrieval order, each marked with ``metadata["rerank_error"]``.
         instruction: Task instruction; the model card's default when None.
         backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
@@ -67,6 +76,11 @@ class Qwen3Rerank(BaseNodePostprocessor):
     keep_retrieval_score: bool = Field(
         default=False,
         description="Keep the first-stage score in metadata['retrieval_score'].",
+    )
+    on_error: Literal["raise", "passthrough"] = Field(
+        default="raise",
+        description="On a reranker failure: raise, or return the first top_n nodes in "
+        "retrieval order marked with metadata['rerank_error'].",
     )
     instruction: str | None = Field(
         default=None, description="Task instruction; the model card's default when None."
@@ -112,6 +126,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
         base_url: str | list[str] | None = None,
         *,
         model_name: str | os.PathLike[str] | None = None,
+        on_error: Literal["raise", "passthrough"] = "raise",
         max_length: int = 8192,
         engine_kwargs: dict[str, Any] | None = None,
         api_key: str | None = None,
@@ -125,6 +140,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
             top_n=top_n,
             score_threshold=score_threshold,
             keep_retrieval_score=keep_retrieval_score,
+            on_error=on_error,
             instruction=instruction,
             backend=backend,
             dtype=dtype,
@@ -168,6 +184,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @dispatcher.span
     def _postprocess_nodes(
         self,
         nodes: list[NodeWithScore],
@@ -181,10 +198,14 @@ class Qwen3Rerank(BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
         ) as event:
-            results = self._reranker.rerank(
-                query, texts, self.top_n, self.score_threshold, self.instruction
-            )
-            reranked = self._rescored(nodes, results)
+            try:
+                results = self._reranker.rerank(
+                    query, texts, self.top_n, self.score_threshold, self.instruction
+                )
+            except Exception as exc:
+                reranked = self._passthrough(nodes, exc)
+            else:
+                reranked = self._rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
@@ -202,10 +223,14 @@ class Qwen3Rerank(BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
         ) as event:
-            results = await self._reranker.arerank(
-                query, texts, self.top_n, self.score_threshold, self.instruction
-            )
-            reranked = self._rescored(nodes, results)
+            try:
+                results = await self._reranker.arerank(
+                    query, texts, self.top_n, self.score_threshold, self.instruction
+                )
+            except Exception as exc:
+                reranked = self._passthrough(nodes, exc)
+            else:
+                reranked = self._rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
@@ -241,6 +266,23 @@ class Qwen3Rerank(BaseNodePostprocessor):
         return [
             NodeWithScore(node=self._returned_node(nodes[result.index]), score=result.score)
             for result in results
+        ]
+
+    def _passthrough(self, nodes: list[NodeWithScore], error: Exception) -> list[NodeWithScore]:
+        """The first ``top_n`` nodes in retrieval order, marked as not reranked; or raise."""
+        if self.on_error == "raise":
+            raise error
+        logger.warning("Qwen3Rerank(%s) failed (%s: %s); returning nodes in retrieval order "
+                       "(on_error='passthrough')", self.model, type(error).__name__, error)
+        kept = nodes[: self.top_n] if self.top_n is not None else nodes
+        reason = f"{type(error).__name__}: {error}"
+        return [
+            NodeWithScore(
+                node=item.node.model_copy(
+                    update={"metadata": {**item.node.metadata, ERROR_KEY: reason}}),
+                score=item.score,
+            )
+            for item in kept
         ]
 
     def _returned_node(self, original: NodeWithScore) -> BaseNode:

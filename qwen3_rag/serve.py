@@ -19,12 +19,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
-from qwen3_rag.api import MIDDLEWARE
+import httpx
+
 from qwen3_core.engines.dtypes import VALID_DTYPES
+from qwen3_rag.api import MIDDLEWARE
 from qwen3_rag.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
 
 __all__ = [
@@ -164,11 +164,10 @@ def _announce_when_ready(server: subprocess.Popen, url: str) -> None:
     """Print the URL once ``/health`` answers, unless the server exits first."""
     while server.poll() is None:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=_READY_POLL_SECONDS) as reply:
-                if reply.status == 200:
-                    print(f"qwen3-rag: server ready at {url} (OpenAI API: {url}/v1)", flush=True)
-                    return
-        except (urllib.error.URLError, OSError):
+            if httpx.get(f"{url}/health", timeout=_READY_POLL_SECONDS).status_code == 200:
+                print(f"qwen3-rag: server ready at {url} (OpenAI API: {url}/v1)", flush=True)
+                return
+        except httpx.HTTPError:
             pass
         time.sleep(_READY_POLL_SECONDS)
 

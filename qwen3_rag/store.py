@@ -40,8 +40,9 @@ def cache_dir() -> Path:
     explicit = os.environ.get("QWEN3_RAG_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "qwen3-rag"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("qwen3-rag", appauthor=False))
 
 
 def default_chroma_dir() -> Path:

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-
 import reference
+
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
 
 QUERY = "Which river flows through the old town?"

@@ -13,6 +13,7 @@ def test_public_names_are_pinned():
     assert langchain_qwen3.__all__ == [
         "Qwen3Embeddings",
         "Qwen3Rerank",
+        "RerankHit",
         "RerankingRetriever",
         "rerank_retriever",
     ]

@@ -184,3 +184,63 @@ def test_an_unknown_argument_is_refused_before_any_model_loads(cls_name):
         cls("/no/such/model", top_m=3)
     message = str(refused.value)
     assert "'top_m'" in message and "valid arguments:" in message and "timeout" in message
+
+
+@pytest.fixture
+def outage(open_rerank, monkeypatch):
+    """A passthrough postprocessor whose model fails on every call, sync and async."""
+
+    def fail(*args, **kwargs):
+        raise ConnectionError("reranker server unreachable")
+
+    async def afail(*args, **kwargs):
+        fail()
+
+    wrapper = open_rerank(on_error="passthrough", top_n=2)
+    monkeypatch.setattr(wrapper.reranker, "rerank", fail)
+    monkeypatch.setattr(wrapper.reranker, "arerank", afail)
+    return wrapper
+
+
+async def test_passthrough_returns_retrieval_order_marked_and_warns(outage, caplog):
+    import logging
+
+    retrieved = _retrieved()
+    before = [item.model_copy(deep=True) for item in retrieved]
+    with caplog.at_level(logging.WARNING, logger="llama_index_qwen3"):
+        sync = outage.postprocess_nodes(retrieved, query_str=QUERY)
+        asynchronous = await outage.apostprocess_nodes(retrieved, query_str=QUERY)
+    for result in (sync, asynchronous):
+        assert [item.node.node_id for item in result] == [item.node.node_id
+                                                           for item in retrieved[:2]]
+        assert [item.score for item in result] == [item.score for item in retrieved[:2]]
+        assert all(item.node.metadata["rerank_error"]
+                   == "ConnectionError: reranker server unreachable" for item in result)
+    assert len([r for r in caplog.records if "passthrough" in r.getMessage()]) == 2
+    assert [item.node.metadata for item in retrieved] == [item.node.metadata for item in before]
+
+
+def test_a_failure_raises_by_default(open_rerank, monkeypatch):
+    wrapper = open_rerank()
+
+    def fail(*args, **kwargs):
+        raise ConnectionError("reranker server unreachable")
+
+    monkeypatch.setattr(wrapper.reranker, "rerank", fail)
+    with pytest.raises(ConnectionError):
+        wrapper.postprocess_nodes(_retrieved(), query_str=QUERY)
+
+
+def test_the_sync_path_runs_in_a_span_of_its_own(open_rerank):
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
+
+    handler = SimpleSpanHandler()
+    root = get_dispatcher()
+    root.add_span_handler(handler)
+    try:
+        open_rerank().postprocess_nodes(_retrieved(), query_str=QUERY)
+    finally:
+        root.span_handlers.remove(handler)
+    names = [span.id_ for span in handler.completed_spans]
+    assert any("Qwen3Rerank._postprocess_nodes" in name for name in names), names

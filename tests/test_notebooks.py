@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -37,12 +38,24 @@ def tiny_env(tiny_models):
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
-def test_notebook_is_stored_without_outputs(name):
+def test_notebook_is_stored_with_the_outputs_of_a_real_run(name):
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(notebook)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    # Every cell ran, in order, and none failed (notebooks/store_outputs.py wrote them).
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    assert not any(output.output_type == "error" for cell in code for output in cell.outputs)
+    assert any(output.get("name") == "stdout" for cell in code for output in cell.outputs)
+    # ...and the reader is told that the stored scores come from random tiny models.
+    assert "tiny random-weight models" in notebook.cells[1].source
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_starts_with_an_install_cell_and_a_model_check(name):
+    sources = [cell.source for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells]
+    assert any("pip" in source and "install" in source and "-e" in source for source in sources)
+    assert any("HF_HUB_OFFLINE" in source and "local" in source for source in sources)
+    assert any("resolve_model(model, weights=False)" in source for source in sources)
 
 
 def test_langchain_notebook_runs(tiny_env, tmp_path):
@@ -66,3 +79,18 @@ def test_vllm_server_notebook_runs(tiny_models, tmp_path):
     assert f"server ready at http://127.0.0.1:{port}" in printed
     assert "server exited with" in printed
     assert os.environ.get("QWEN3_SERVE_PORT") != str(port)  # the kernel's env did not leak
+
+
+def test_a_server_that_fails_to_start_shows_its_log_in_the_notebook(tiny_models, tmp_path):
+    env = {"QWEN3_RERANKER_MODEL": str(tiny_models.reranker), "QWEN3_DTYPE": "float32",
+           "QWEN3_SERVE_PORT": "1", "QWEN3_VLLM_ARGS": "--no-such-vllm-flag"}
+    notebook = nbformat.read(NOTEBOOKS / "03_vllm_server.ipynb", as_version=4)
+    with pytest.raises(CellExecutionError), pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        NotebookClient(notebook, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    failed = next(cell for cell in notebook.cells if cell.cell_type == "code"
+                  and any(output.output_type == "error" for output in cell.outputs))
+    shown = "".join(output.get("text", "") for output in failed.outputs)
+    assert "--no-such-vllm-flag" in shown  # vLLM's own complaint, from the server's log
