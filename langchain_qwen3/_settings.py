@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from qwen3_core.base import Qwen3Model
@@ -50,6 +58,20 @@ class EngineSettings(BaseModel):
     """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose."""
 
     _core: Qwen3Model | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        # pydantic's own error names the unknown field only; the valid ones help fix a typo.
+        if isinstance(data, dict):
+            valid = set(cls.model_fields) | {
+                field.alias for field in cls.model_fields.values() if field.alias}
+            unknown = sorted(set(data) - valid)
+            if unknown:
+                names = ", ".join(repr(name) for name in unknown)
+                raise ValueError(f"{cls.__name__} got unexpected argument(s) {names}; valid "
+                                 f"arguments: {', '.join(sorted(valid))}")
+        return data
 
     @field_validator("model", mode="before")
     @classmethod

@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 
 from qwen3_core.base import Qwen3Model
-from qwen3_core.validation import check_dimensions, check_instruction, check_texts
+from qwen3_core.validation import (
+    check_dimensions,
+    check_instruction,
+    check_texts,
+    refuse_unknown_keywords,
+)
 
 __all__ = ["Qwen3Embedder"]
 
@@ -41,6 +46,7 @@ class Qwen3Embedder(Qwen3Model):
 
     _kind = "embedding"
 
+    @refuse_unknown_keywords
     def __init__(
         self,
         model: str | os.PathLike[str] = "Qwen/Qwen3-Embedding-0.6B",

@@ -16,6 +16,7 @@ from qwen3_core.validation import (
     check_score_threshold,
     check_texts,
     check_top_n,
+    refuse_unknown_keywords,
 )
 
 __all__ = ["Qwen3Reranker", "RerankResult", "rank"]
@@ -71,6 +72,7 @@ class Qwen3Reranker(Qwen3Model):
 
     _kind = "reranker"
 
+    @refuse_unknown_keywords
     def __init__(
         self,
         model: str | os.PathLike[str] = "Qwen/Qwen3-Reranker-0.6B",

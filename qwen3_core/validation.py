@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 __all__ = [
+    "refuse_unknown_keywords",
     "check_dimensions",
     "check_instruction",
     "check_query",
@@ -78,3 +82,28 @@ def check_dimensions(dimensions: object, hidden_size: int, minimum: int = 32) ->
             "for this model"
         )
     return dimensions
+
+
+_Init = TypeVar("_Init", bound=Callable[..., Any])
+
+
+def refuse_unknown_keywords(init: _Init) -> _Init:
+    """Wrap an ``__init__`` so an unknown keyword names itself and the valid ones.
+
+    Python's own ``TypeError`` names the unknown keyword only; a typo (``top_m=3``) or an
+    option of another library is easier to fix with the valid names beside it.
+    """
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    valid = [name for name, parameter in inspect.signature(init).parameters.items()
+             if name != "self" and parameter.kind in kinds]
+
+    @functools.wraps(init)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            raise TypeError(f"{type(self).__name__} got unexpected argument(s) {names}; valid "
+                            f"arguments: {', '.join(valid)}")
+        return init(self, *args, **kwargs)
+
+    return checked  # type: ignore[return-value]

@@ -1,4 +1,4 @@
-"""``device`` in the core and both integrations: valid names, honoured, or a clear refusal."""
+"""Settings every class takes: `device` honoured or clearly refused, unknown arguments refused."""
 
 from __future__ import annotations
 
@@ -72,3 +72,22 @@ def test_the_llama_index_wrappers_pass_device_on(tiny_models):
                      device="cpu") as rerank:
         assert rerank.device == "cpu"
         assert rerank.reranker._engine().engine.device == "cpu"
+
+
+@pytest.mark.parametrize("cls", [Qwen3Reranker, Qwen3Embedder])
+def test_the_core_refuses_an_unknown_argument_listing_the_valid_ones(cls):
+    with pytest.raises(TypeError) as refused:
+        cls("Qwen/Qwen3-Reranker-8B", devcie="cpu")  # a typo: refused before any download
+    message = str(refused.value)
+    assert "'devcie'" in message and "valid arguments:" in message and "device" in message
+
+
+@pytest.mark.parametrize("cls_name", ["Qwen3Rerank", "Qwen3Embeddings"])
+def test_langchain_refuses_an_unknown_argument_listing_the_valid_ones(cls_name):
+    import langchain_qwen3
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        getattr(langchain_qwen3, cls_name)(model="Qwen/Qwen3-Reranker-8B", devcie="cpu")
+    message = str(refused.value)
+    assert "'devcie'" in message and "valid arguments:" in message and "device" in message
