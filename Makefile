@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ demo: install
 
 test: install $(CHROMIUM)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Everything that starts no vLLM engine, server or command process: formats, tokenization,
+# validation, wrappers on the transformers backend, CLI parsing. Under a minute.
+test-fast: install
+	$(PY) -m pytest -q --fast $(PYTEST_ARGS)
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -q

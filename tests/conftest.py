@@ -82,3 +82,40 @@ def servers(tiny_models, tmp_path_factory):
     finally:
         for server in started.values():
             server.stop()
+
+
+# -- the fast tier (`make test-fast`) ----------------------------------------------------------
+
+#: Fixtures that start vLLM engines or servers.
+_ENGINE_FIXTURES = frozenset({"vllm_embedder", "vllm_reranker", "servers"})
+#: Modules whose every test starts engines or servers in other processes (commands, scripts,
+#: notebooks, a browser) or a benchmark.
+_SLOW_MODULES = frozenset({
+    "test_api_routes", "test_bench_smoke", "test_cli_demo", "test_cli_doctor", "test_cli_quiet",
+    "test_http_backend", "test_http_client", "test_notebooks", "test_plain_script",
+    "test_ui_browser", "test_langchain_chain", "test_langchain_chroma",
+    "test_llama_index_query_engine", "test_cli_index_search",
+})
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="only the tests that start no vLLM engine, server or command process")
+
+
+def _needs_engine_start(item) -> bool:
+    if item.get_closest_marker("vllm") or item.module.__name__ in _SLOW_MODULES:
+        return True
+    if _ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "vllm" in params.values()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--fast"):
+        return
+    slow = [item for item in items if _needs_engine_start(item)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not _needs_engine_start(item)]
