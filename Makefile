@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -34,8 +34,12 @@ endif
 demo: install
 	$(VENV)/bin/qwen3-rag demo $(ARGS)
 
-test: install $(CHROMIUM)
+test: install $(CHROMIUM) lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# pyflakes, pycodestyle, import order and Google-style docstrings on the packages (pyproject).
+lint: install
+	$(PY) -m ruff check qwen3_core qwen3_rag langchain_qwen3 llama_index_qwen3
 
 # Everything that starts no vLLM engine, server or command process: formats, tokenization,
 # validation, wrappers on the transformers backend, CLI parsing. Under a minute.

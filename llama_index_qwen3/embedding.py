@@ -142,6 +142,7 @@ class Qwen3Embedding(BaseEmbedding):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex serialises this class under."""
         return "Qwen3Embedding"
 
     @property

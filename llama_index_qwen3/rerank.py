@@ -167,6 +167,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex serialises this class under."""
         return "Qwen3Rerank"
 
     @property

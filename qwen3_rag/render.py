@@ -43,8 +43,10 @@ def _ms(seconds: float) -> str:
 
 
 def stages(result: TwoStageResult, width: int) -> RenderableType:
-    """Both stages for a terminal ``width`` columns wide: side by side when it is wide enough,
-    else one under the other."""
+    """Both stages for a terminal ``width`` columns wide.
+
+    Side by side when it is wide enough, else one under the other.
+    """
     if width >= SIDE_BY_SIDE_WIDTH:
         return stages_side_by_side(result)
     recall, rerank = _stage_tables(result)

@@ -29,7 +29,8 @@ def resolve_dtype(dtype: str, on_gpu: bool) -> str:
     """
     name = _ALIASES.get(str(dtype).lower()) if isinstance(dtype, str) else None
     if name is None:
-        raise ValueError(f"dtype={dtype!r} is not supported; valid values: {', '.join(VALID_DTYPES)}")
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; valid values: {', '.join(VALID_DTYPES)}")
     if name != "auto":
         return name
     if on_gpu or cpu_supports_bf16():

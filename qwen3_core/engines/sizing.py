@@ -28,7 +28,8 @@ _gpu_claims: dict[int, float] = {}
 
 def kv_bytes_per_token(info: ModelInfo, dtype: str) -> int:
     """Bytes of K and V cache one token takes across all layers."""
-    return 2 * info.num_hidden_layers * info.num_key_value_heads * info.head_dim * dtype_bytes(dtype)
+    per_layer = 2 * info.num_key_value_heads * info.head_dim * dtype_bytes(dtype)
+    return info.num_hidden_layers * per_layer
 
 
 def cpu_kv_cache_bytes(info: ModelInfo, dtype: str, max_model_len: int) -> int:
@@ -48,6 +49,7 @@ class GpuShare:
             _gpu_claims[id(self)] = fraction
 
     def release(self) -> None:
+        """Give the claimed GPU memory back (the engine closed, or a server holds it)."""
         with _claims_lock:
             _gpu_claims.pop(id(self), None)
 

@@ -114,6 +114,7 @@ class TransformersEngine:
             return [self._score_group(list(group)) for group in groups]
 
     def close(self) -> None:
+        """Drop the model, so its memory is freed."""
         self._backbone = None
         self._head = None
 
@@ -158,13 +159,15 @@ class TransformersEngine:
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = torch.tensor(row, device=self.device)
         mask[:, :prefix_length] = 1
-        mask[:, prefix_length:] = (torch.arange(width, device=self.device) < lengths[:, None]).long()
+        positions = torch.arange(width, device=self.device)
+        mask[:, prefix_length:] = (positions < lengths[:, None]).long()
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
         if prefix_cache is not None:
             cache = DynamicCache()
             for layer, (keys, values) in enumerate(prefix_cache):
                 size = (len(rows), *keys.shape[1:])
-                cache.update(keys.expand(size).contiguous(), values.expand(size).contiguous(), layer)
+                cache.update(keys.expand(size).contiguous(), values.expand(size).contiguous(),
+                             layer)
             kwargs["past_key_values"] = cache
             kwargs["use_cache"] = True
             kwargs["position_ids"] = (
@@ -182,7 +185,7 @@ def _common_prefix_length(rows: Sequence[list[int]]) -> int:
 
 
 def _length_sorted_batches(rows: Sequence[list[int]], budget: int) -> Iterator[list[int]]:
-    """Indices of ``rows`` grouped longest first into batches of at most ``budget`` padded tokens."""
+    """Indices of ``rows``, longest first, in batches of at most ``budget`` padded tokens."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
     batch: list[int] = []
     for index in order:

@@ -171,6 +171,7 @@ class VllmEngine:
         return _split(probs, [len(g) for g in groups])
 
     def close(self) -> None:
+        """Shut the engine processes down and give back what the engine claimed."""
         llm, self._llm = getattr(self, "_llm", None), None
         if llm is not None:
             core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)

@@ -73,8 +73,10 @@ def _inner_request(scope: Scope, receive: Receive, path: str,
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that delivers ``body`` first, then the client's own channel (so vLLM
-    still sees a disconnect and cancels)."""
+    """A receive channel that delivers ``body`` first, then the client's own channel.
+
+    So vLLM still sees a disconnect and cancels.
+    """
     delivered = False
 
     async def again() -> Message:

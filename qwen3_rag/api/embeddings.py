@@ -1,9 +1,9 @@
-"""OpenAI-style ``/v1/embeddings`` requests with text, turned into the core's token ids.
+r"""OpenAI-style ``/v1/embeddings`` requests with text, turned into the core's token ids.
 
 Text input is tokenised as the core does in-process: control-token strings stay plain text, a
 long text is cut before its end-of-text token (whose hidden state is the embedding). With an
 ``instruction`` field (this server's extension, like vLLM's field of that name on its score
-APIs) the texts are queries in the model card's ``Instruct: ...\\nQuery:...`` format. Every other
+APIs) the texts are queries in the model card's ``Instruct: ...\nQuery:...`` format. Every other
 field, ``dimensions`` and ``encoding_format`` included, is vLLM's to handle.
 """
 
@@ -29,8 +29,10 @@ class EmbeddingJob:
 
 
 def parse_embeddings(raw: Any) -> EmbeddingJob | None:
-    """The texts of a text request, or None for requests vLLM takes as they are (token ids,
-    chat messages)."""
+    """The texts of a text request, or None for requests vLLM takes as they are.
+
+    vLLM takes token ids and chat messages as they are.
+    """
     if not isinstance(raw, dict) or "input" not in raw:
         return None
     body = dict(raw)

@@ -88,6 +88,7 @@ class Qwen3Routes:
         self._loading = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer our routes; pass everything else to vLLM's app unchanged."""
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
