@@ -19,7 +19,7 @@ def full_shape(layers: int):
     models' wide 0.2 makes a 28-layer random network chaotic: bf16 rounding alone then moved
     its scores by up to 0.27, far more than precision moves a trained model's.
     """
-    from qwen3_core.tiny_models import TinyShape
+    from qwen3_core.testing.tiny_models import TinyShape
 
     return TinyShape(hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
                      num_attention_heads=16, num_key_value_heads=8, head_dim=128,
@@ -29,7 +29,7 @@ def full_shape(layers: int):
 
 def full_shape_models(layers: int, models_dir: Path | None = None):
     """The embedding and reranker models of :func:`full_shape`, built on first use."""
-    from qwen3_core.tiny_models import build_tiny_models
+    from qwen3_core.testing.tiny_models import build_tiny_models
 
     root = models_root(models_dir)
     return build_tiny_models(root / f"qwen3-0.6b-shape-{layers}-layers",

@@ -96,7 +96,7 @@ def _selected_systems(args: argparse.Namespace) -> list[str]:
 
 
 def _build_models(args: argparse.Namespace, layers: int | None):
-    from qwen3_core.tiny_models import TinyShape, build_tiny_models
+    from qwen3_core.testing.tiny_models import TinyShape, build_tiny_models
 
     if layers is None:
         return build_tiny_models(models_root(args.models_dir) / "tiny"), TinyShape()

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from qwen3_core.tiny_models import build_tiny_models
+from qwen3_core.testing.tiny_models import build_tiny_models
 
 NOTEBOOKS = Path(__file__).resolve().parent
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
-from qwen3_core.tiny_models import TinyModels
+from qwen3_core.testing.tiny_models import TinyModels
 
 __all__ = ["AGREEMENT_TOLERANCE", "CheckResult", "agreement", "check_backend"]
 

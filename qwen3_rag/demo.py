@@ -54,7 +54,7 @@ def _warn_random_weights(console: Console, reason: str) -> None:
 
 
 def _tiny_models(args: argparse.Namespace) -> tuple[Qwen3Embedder, Qwen3Reranker]:
-    from qwen3_core.tiny_models import build_tiny_models
+    from qwen3_core.testing.tiny_models import build_tiny_models
 
     # Under the cache dir, so a second run reuses both the models and their stored vectors.
     tiny = build_tiny_models(cache_dir() / "tiny-models")

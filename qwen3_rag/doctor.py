@@ -179,7 +179,7 @@ def _print_checks(console: Console, checks: list[CheckResult]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report, run the checks; exit code 0 only when every check passes."""
-    from qwen3_core.tiny_models import build_tiny_models
+    from qwen3_core.testing.tiny_models import build_tiny_models
 
     quiet_engine_logs()
     console = make_console()

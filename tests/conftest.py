@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwen3_core.tiny_models import build_tiny_models
+from qwen3_core.testing.tiny_models import build_tiny_models
 
 #: vLLM's torch.compile warm-up adds ~40 s per engine on this CPU and changes no number, so the
 #: suite runs vLLM eagerly. Every test uses these same kwargs, so engines are shared.
