@@ -16,6 +16,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
+from qwen3_core import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 from qwen3_core.base import Qwen3Model
 
 __all__ = ["EngineSettings"]
@@ -44,7 +45,7 @@ class EngineSettings(BaseModel):
     """``"auto"`` (bf16 where computed natively), ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
     instruction: str | None = Field(default=None, frozen=True)
     """Task instruction; the model card's default when None."""
-    max_length: int = Field(default=8192, frozen=True)
+    max_length: int = Field(default=DEFAULT_MAX_LENGTH, frozen=True)
     """Longest input in tokens; longer texts lose their end."""
     engine_kwargs: dict[str, Any] | None = Field(default=None, frozen=True)
     """Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``)."""
@@ -52,7 +53,7 @@ class EngineSettings(BaseModel):
     """URL or URLs of vLLM servers started by ``qwen3-rag serve``; selects the http backend."""
     api_key: SecretStr | None = Field(default=None, frozen=True)
     """Bearer token for those servers."""
-    timeout: float = Field(default=60.0, frozen=True)
+    timeout: float = Field(default=DEFAULT_TIMEOUT, frozen=True)
     """Seconds before a request to a server counts as failed."""
     device: str | None = Field(default=None, frozen=True)
     """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose."""

@@ -9,7 +9,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import Field
 
 from langchain_qwen3._settings import EngineSettings
-from qwen3_core import Qwen3Embedder
+from qwen3_core import DEFAULT_EMBEDDING_MODEL, Qwen3Embedder
 
 __all__ = ["Qwen3Embeddings"]
 
@@ -27,7 +27,7 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
         >>> store = Chroma(embedding_function=embeddings, persist_directory="index")
     """
 
-    model: str = Field(default="Qwen/Qwen3-Embedding-0.6B", alias="model_name", frozen=True)
+    model: str = Field(default=DEFAULT_EMBEDDING_MODEL, alias="model_name", frozen=True)
     """Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a local directory."""
     dimensions: int | None = Field(default=None, frozen=True)
     """Keep the first ``dimensions`` values and renormalise (Matryoshka); all when None."""

@@ -11,7 +11,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import Field, PositiveInt
 
 from langchain_qwen3._settings import EngineSettings
-from qwen3_core import Qwen3Reranker, RerankResult
+from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
 from qwen3_core.validation import check_query
 
 __all__ = ["Qwen3Rerank", "RerankHit"]
@@ -44,7 +44,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         >>> best[0].metadata["relevance_score"]
     """
 
-    model: str = Field(default="Qwen/Qwen3-Reranker-0.6B", alias="model_name", frozen=True)
+    model: str = Field(default=DEFAULT_RERANKER_MODEL, alias="model_name", frozen=True)
     """Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a local directory."""
     top_n: PositiveInt | None = 3
     """How many documents to return, best first; all when None."""

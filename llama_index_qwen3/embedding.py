@@ -9,11 +9,10 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from llama_index_qwen3._arguments import one_model, refuse_unknown
-from qwen3_core import Qwen3Embedder
+from qwen3_core import DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT, Qwen3Embedder
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
 
-DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 
 # The engine cuts batches to its own token budget, so LlamaIndex's batches only need to be
 # large enough to keep it busy.
@@ -67,7 +66,9 @@ class Qwen3Embedding(BaseEmbedding):
         description="Matryoshka size: keep this many leading values.",
         frozen=True,
     )
-    max_length: int = Field(default=8192, description="Longest input in tokens.", frozen=True)
+    max_length: int = Field(
+        default=DEFAULT_MAX_LENGTH, description="Longest input in tokens.", frozen=True
+    )
     base_url: str | list[str] | None = Field(
         default=None, description="URL or URLs of vLLM servers (http backend).", frozen=True
     )
@@ -78,7 +79,9 @@ class Qwen3Embedding(BaseEmbedding):
         repr=False,
         frozen=True,
     )
-    timeout: float = Field(default=60.0, description="Seconds per http request.", frozen=True)
+    timeout: float = Field(
+        default=DEFAULT_TIMEOUT, description="Seconds per http request.", frozen=True
+    )
     device: str | None = Field(
         default=None,
         description="cpu, cuda, cuda:N or mps; None lets the backend choose.",
@@ -103,10 +106,10 @@ class Qwen3Embedding(BaseEmbedding):
         embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
         *,
         model_name: str | os.PathLike[str] | None = None,
-        max_length: int = 8192,
+        max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
         api_key: str | None = None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
         **kwargs: Any,
     ) -> None:

@@ -15,11 +15,17 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._arguments import one_model, refuse_unknown
-from qwen3_core import Qwen3Reranker, RerankResult
+from qwen3_core import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_RERANKER_MODEL,
+    DEFAULT_TIMEOUT,
+    Qwen3Reranker,
+    RerankResult,
+)
 
 __all__ = ["DEFAULT_RERANK_MODEL", "ERROR_KEY", "Qwen3Rerank"]
 
-DEFAULT_RERANK_MODEL = "Qwen/Qwen3-Reranker-0.6B"
+DEFAULT_RERANK_MODEL = DEFAULT_RERANKER_MODEL
 #: Metadata key set instead of a new score when ``on_error="passthrough"`` returned nodes as
 #: they were retrieved (the same key as the LangChain reranker's).
 ERROR_KEY = "rerank_error"
@@ -89,7 +95,9 @@ class Qwen3Rerank(BaseNodePostprocessor):
         default="auto", description="Backend: auto, vllm, transformers or http.", frozen=True
     )
     dtype: str = Field(default="auto", description="Weights dtype, or auto.", frozen=True)
-    max_length: int = Field(default=8192, description="Longest prompt in tokens.", frozen=True)
+    max_length: int = Field(
+        default=DEFAULT_MAX_LENGTH, description="Longest prompt in tokens.", frozen=True
+    )
     base_url: str | list[str] | None = Field(
         default=None, description="URL or URLs of vLLM servers (http backend).", frozen=True
     )
@@ -100,7 +108,9 @@ class Qwen3Rerank(BaseNodePostprocessor):
         repr=False,
         frozen=True,
     )
-    timeout: float = Field(default=60.0, description="Seconds per http request.", frozen=True)
+    timeout: float = Field(
+        default=DEFAULT_TIMEOUT, description="Seconds per http request.", frozen=True
+    )
     device: str | None = Field(
         default=None,
         description="cpu, cuda, cuda:N or mps; None lets the backend choose.",
@@ -127,10 +137,10 @@ class Qwen3Rerank(BaseNodePostprocessor):
         *,
         model_name: str | os.PathLike[str] | None = None,
         on_error: Literal["raise", "passthrough"] = "raise",
-        max_length: int = 8192,
+        max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
         api_key: str | None = None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
         **kwargs: Any,
     ) -> None:

@@ -5,6 +5,12 @@ Importing this package imports neither torch nor vLLM; they load when an engine 
 
 from __future__ import annotations
 
+from qwen3_core.defaults import (
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_RERANKER_MODEL,
+    DEFAULT_TIMEOUT,
+)
 from qwen3_core.embedder import Qwen3Embedder
 from qwen3_core.engines import BACKENDS
 from qwen3_core.engines.http_backend import ServerError
@@ -14,7 +20,11 @@ from qwen3_core.reranker import Qwen3Reranker, RerankResult
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_EMBEDDING_MODEL",
     "DEFAULT_INSTRUCTION",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_RERANKER_MODEL",
+    "DEFAULT_TIMEOUT",
     "ModelLoadError",
     "Qwen3Embedder",
     "Qwen3Reranker",

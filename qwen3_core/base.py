@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 from qwen3_core.engines import SharedEngine, choose_backend, open_engine
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.formats import DEFAULT_INSTRUCTION
@@ -26,12 +27,12 @@ class Qwen3Model:
         backend: str = "auto",
         dtype: str = "auto",
         instruction: str | None = None,
-        max_length: int = 8192,
+        max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
         *,
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
     ):
         # Settings that need no model files are checked first, before anything is downloaded.

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from qwen3_core.base import Qwen3Model
+from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 from qwen3_core.validation import (
     check_dimensions,
     check_instruction,
@@ -49,17 +50,17 @@ class Qwen3Embedder(Qwen3Model):
     @refuse_unknown_keywords
     def __init__(
         self,
-        model: str | os.PathLike[str] = "Qwen/Qwen3-Embedding-0.6B",
+        model: str | os.PathLike[str] = DEFAULT_EMBEDDING_MODEL,
         backend: str = "auto",
         dtype: str = "auto",
         instruction: str | None = None,
         dimensions: int | None = None,
-        max_length: int = 8192,
+        max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
         *,
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
     ):
         self.dimensions = dimensions

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from qwen3_core.base import Qwen3Model
+from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_RERANKER_MODEL, DEFAULT_TIMEOUT
 from qwen3_core.validation import (
     check_instruction,
     check_query,
@@ -75,16 +76,16 @@ class Qwen3Reranker(Qwen3Model):
     @refuse_unknown_keywords
     def __init__(
         self,
-        model: str | os.PathLike[str] = "Qwen/Qwen3-Reranker-0.6B",
+        model: str | os.PathLike[str] = DEFAULT_RERANKER_MODEL,
         backend: str = "auto",
         dtype: str = "auto",
         instruction: str | None = None,
-        max_length: int = 8192,
+        max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
         *,
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
     ):
         super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs,

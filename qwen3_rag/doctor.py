@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from qwen3_core import DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL
 from qwen3_core.engines.registry import choose_backend
 from qwen3_core.hardware import cpu_flags, cpu_supports_bf16, has_nvidia_gpu, total_memory_bytes
 from qwen3_rag.backend_check import CheckResult, agreement, check_backend
@@ -29,7 +30,7 @@ _PACKAGES = ("qwen3-rag", "numpy", "tokenizers", "torch", "transformers", "vllm"
              "chromadb", "langchain-core", "langchain-chroma", "langchain-text-splitters",
              "llama-index-core", "llama-index-vector-stores-chroma", "gradio", "huggingface-hub")
 _CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-_REAL_MODELS = ("Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Reranker-0.6B")
+_REAL_MODELS = (DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,14 @@ import json
 import os
 from typing import Any
 
-from qwen3_core import BACKENDS, Qwen3Embedder, Qwen3Reranker
+from qwen3_core import (
+    BACKENDS,
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_RERANKER_MODEL,
+    Qwen3Embedder,
+    Qwen3Reranker,
+)
 from qwen3_core.engines.devices import VALID_DEVICES, check_device
 from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_rag.quiet import held_back_output
@@ -29,10 +36,6 @@ __all__ = [
     "quiet_engine_logs",
 ]
 
-DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
-#: The core's own default (``Qwen3Reranker(max_length=...)``).
-DEFAULT_MAX_LENGTH = 8192
-DEFAULT_RERANKER_MODEL = "Qwen/Qwen3-Reranker-0.6B"
 
 
 class AppError(Exception):

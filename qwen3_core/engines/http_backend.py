@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
+from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 from qwen3_core.models import ModelInfo
 
 __all__ = ["HttpEngine", "ServerError", "batches", "normalise_base_urls"]
@@ -141,7 +142,8 @@ class HttpEngine:
     thread_safe = True
 
     def __init__(self, kind: str, info: ModelInfo, base_url: str | Sequence[str],
-                 api_key: str | None = None, timeout: float = 60.0, max_length: int = 8192):
+                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 max_length: int = DEFAULT_MAX_LENGTH):
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.kind = kind
