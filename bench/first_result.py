@@ -9,7 +9,7 @@ Both on the benchmark model (Qwen3-0.6B's shape, random weights), each in a fres
 
 Cold runs start with empty compile caches (vLLM's ``VLLM_CACHE_ROOT`` and torch inductor's
 ``TORCHINDUCTOR_CACHE_DIR`` in a new folder); warm runs reuse the caches a previous run left.
-Appends to ``docs/first-result.md``.
+Appends to ``first-result.md`` in ``--output`` (``--output docs`` for the committed report).
 
     python -m bench.first_result                       # the defaults
     python -m bench.first_result --backend vllm --engine-kwargs '{"enforce_eager": true}' \
@@ -32,7 +32,6 @@ from pathlib import Path
 from bench.machine import describe_machine
 from bench.models import full_shape_models
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _SCRIPT = """\
 import sys
@@ -86,6 +85,11 @@ def _script_seconds(models, env: dict[str, str], engine_kwargs: str | None,
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.output is None:
+        from qwen3_rag.store import cache_dir
+
+        args.output = cache_dir() / "bench-results"
+    args.output.mkdir(parents=True, exist_ok=True)
     models = full_shape_models(args.layers)
     rows = []
     with tempfile.TemporaryDirectory(prefix="qwen3-rag-first-") as scratch:
@@ -141,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default="defaults")
     parser.add_argument("--parts", type=lambda text: text.split(","), default=["demo", "script"],
                         help="what to time: demo, script or both (default: demo,script)")
-    parser.add_argument("--output", type=Path, default=_REPO_ROOT / "docs")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="folder of first-result.md (default: bench-results in qwen3-rag's "
+                             "cache directory; `--output docs` updates the committed report)")
     run(parser.parse_args(argv))
 
 
