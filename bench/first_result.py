@@ -32,7 +32,6 @@ from pathlib import Path
 from bench.machine import describe_machine
 from bench.models import full_shape_models
 
-
 _SCRIPT = """\
 import sys
 from qwen3_core import Qwen3Reranker
