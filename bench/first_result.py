@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from bench.machine import describe_machine
-from bench.models import full_shape_models
+from bench.models import full_shape_models, results_root
 
 _SCRIPT = """\
 import sys
@@ -85,9 +85,7 @@ def _script_seconds(models, env: dict[str, str], engine_kwargs: str | None,
 
 def run(args: argparse.Namespace) -> None:
     if args.output is None:
-        from qwen3_rag.store import cache_dir
-
-        args.output = cache_dir() / "bench-results"
+        args.output = results_root()
     args.output.mkdir(parents=True, exist_ok=True)
     models = full_shape_models(args.layers)
     rows = []

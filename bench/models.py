@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["full_shape", "full_shape_models", "models_root"]
+__all__ = ["full_shape", "full_shape_models", "models_root", "results_root"]
 
 
 def models_root(models_dir: Path | None = None) -> Path:
     """Where benchmark models are kept (``~/.cache/qwen3-rag/bench`` unless given)."""
     return models_dir or Path.home() / ".cache" / "qwen3-rag" / "bench"
+
+
+def results_root() -> Path:
+    """Where reports go unless ``--output`` says otherwise: never the source tree."""
+    from qwen3_rag.store import cache_dir
+
+    return cache_dir() / "bench-results"
 
 
 def full_shape(layers: int):

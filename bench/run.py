@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe_machine
-from bench.models import full_shape, full_shape_models, models_root
+from bench.models import full_shape, full_shape_models, models_root, results_root
 from bench.render import render
 from bench.systems import RERANKER, SYSTEMS, available
 from bench.workload import SMOKE_SIZES, Sizes, build_workload, save_workload
@@ -209,9 +209,7 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("the benchmark's chart needs matplotlib: pip install 'qwen3-rag[bench]'")
     if args.output is None:
-        from qwen3_rag.store import cache_dir
-
-        args.output = cache_dir() / "bench-results"
+        args.output = results_root()
     if args.render:
         render(json.loads(args.render.read_text(encoding="utf-8")), args.output)
         return 0

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from qwen3_core.engines.dtypes import VALID_DTYPES
+from qwen3_core.models import ModelInfo
 from qwen3_rag.api import MIDDLEWARE
 from qwen3_rag.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
 
@@ -115,13 +116,11 @@ def vllm_flags(engine_args: dict[str, Any]) -> list[str]:
     return flags
 
 
-def _engine_args(kind: str, model_dir: str, dtype: str, max_length: int) -> dict[str, Any]:
+def _engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) -> dict[str, Any]:
     """``vllm_engine_args`` for the model, without its private keys."""
     from qwen3_core.engines.vllm_backend import vllm_engine_args
-    from qwen3_core.models import resolve_model
 
-    engine_args = vllm_engine_args(kind, resolve_model(model_dir, weights=False), dtype,
-                                   max_length)
+    engine_args = vllm_engine_args(kind, info, dtype, max_length)
     share = engine_args.pop("_gpu_share", None)
     if share is not None:
         share.release()  # the server process, not this one, will hold the memory
@@ -142,7 +141,7 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         info = resolve_model(args.model, weights=not args.dry_run)
     except (ModelLoadError, FileNotFoundError, ValueError) as exc:
         raise AppError(str(exc)) from exc
-    engine_args = _engine_args(args.kind, str(info.path), args.dtype, args.max_length)
+    engine_args = _engine_args(args.kind, info, args.dtype, args.max_length)
     port = args.port if args.port is not None else DEFAULT_PORTS[args.kind]
     tail = ["--served-model-name", args.served_model_name or info.name,
             "--host", args.host, "--port", str(port), *vllm_flags(engine_args),
