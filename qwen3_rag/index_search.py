@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+import time
 
-from qwen3_rag.files import SUFFIXES, chunk_files, find_files
+from qwen3_rag.corpus_reader import CorpusError, CorpusReader
+from qwen3_rag.files import SUFFIXES, find_files
+from qwen3_rag.index_progress import indexing_progress
+from qwen3_rag.indexing import DEFAULT_BATCH_SIZE, index_records
 from qwen3_rag.loading import (
     AppError,
     add_model_arguments,
@@ -14,11 +17,12 @@ from qwen3_rag.loading import (
     load_embedder,
     load_reranker,
     open_store,
+    positive_int,
 )
-from qwen3_rag.render import embedding_progress, make_console, results_table
+from qwen3_rag.passages import Chunker
+from qwen3_rag.render import make_console, results_table
 from qwen3_rag.store import (
     collection_sizes,
-    content_id,
     default_chroma_dir,
     open_client,
     recorded_embedding_model,
@@ -38,12 +42,19 @@ def _add_collection_argument(parser: argparse.ArgumentParser) -> None:
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag index``."""
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help=f"files ({', '.join(SUFFIXES)}) or directories searched recursively")
+                        help=f"files ({', '.join(SUFFIXES)}) or directories searched "
+                             "recursively; records with an id (JSONL/CSV/Parquet `id` or "
+                             "`_id`) keep it in Chroma, cut ones as ID#0, ID#1, ...")
     _add_collection_argument(parser)
     parser.add_argument("--chunk-size", type=int, default=1000,
                         help="longest passage in characters (default 1000)")
     parser.add_argument("--chunk-overlap", type=int, default=150,
                         help="characters shared by neighbouring passages (default 150)")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help="passages per model call and per Chroma write")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="index the good records and list the bad ones, instead of "
+                             "stopping at the first")
     add_model_arguments(parser, reranker=False)
     add_store_arguments(parser)
 
@@ -62,33 +73,58 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
 
 
+def _index_settings(embedder) -> dict[str, str | int]:
+    """What decides the stored vectors besides their size, recorded with the collection."""
+    # Documents are embedded without an instruction, as the model card does; recorded so a
+    # collection never mixes in vectors of documents embedded with one.
+    return {"model": embedder.model, "max_length": embedder.max_length,
+            "document_instruction": ""}
+
+
+def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
+    lines = [f"skipped {len(skipped)} bad record(s):"]
+    lines += [f"  {problem}" for problem in skipped[:shown]]
+    if len(skipped) > shown:
+        lines.append(f"  ... and {len(skipped) - shown} more")
+    return "\n".join(lines)
+
+
 def run_index(args: argparse.Namespace) -> int:
-    """Index the files; returns the exit code."""
+    """Index the files, streaming them batch by batch; returns the exit code."""
     try:
         files = find_files(args.paths)
-        chunks = chunk_files(files, args.chunk_size, args.chunk_overlap)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        chunker = Chunker(args.chunk_size, args.chunk_overlap)
+    except (OSError, ValueError) as exc:
         raise AppError(str(exc)) from exc
-    if not chunks:
-        raise AppError(f"no text found in {', '.join(args.paths)} "
+    if not files:
+        raise AppError(f"no corpus files found in {', '.join(args.paths)} "
                        f"(looked for {', '.join(SUFFIXES)} files)")
+    reader = CorpusReader(files, skip_bad=args.skip_bad)
     status = make_console(stderr=True)
     with load_embedder(args) as embedder:
         store = open_store(args, args.collection, embedder)
-        ids = [content_id(chunk.text, chunk.source) for chunk in chunks]
-        with embedding_progress(status) as progress:
-            task = progress.add_task("embedding", total=len(chunks))
-            added = store.add(ids, [c.text for c in chunks], [c.metadata for c in chunks],
-                              embedder.embed_documents,
-                              on_progress=lambda n: progress.advance(task, n))
-        kept: dict[str, set[str]] = defaultdict(set)
-        for chunk, chunk_id in zip(chunks, ids, strict=True):
-            kept[chunk.source].add(chunk_id)
-        removed = sum(store.prune(source, keep) for source, keep in kept.items())
-        status.print(f"{len(files)} file(s), {len(chunks)} passages: {added} embedded, "
-                     f"{len(chunks) - added} already stored, {removed} stale removed. "
-                     f"Collection {store.name!r} now holds {store.count()} passages "
-                     f"({embedder.model}).")
+        started = time.monotonic()
+        try:
+            store.require_settings(_index_settings(embedder))
+            with indexing_progress(status) as progress:
+                task = progress.add_task("indexing", total=reader.total())
+                counts = index_records(reader, store, embedder.embed_documents, chunker,
+                                       batch_size=args.batch_size,
+                                       on_records=lambda n: progress.advance(task, n))
+        except (CorpusError, ValueError, OSError) as exc:
+            raise AppError(str(exc)) from exc
+        seconds = time.monotonic() - started
+        if reader.skipped:
+            status.print(_skipped_report(reader.skipped), highlight=False, soft_wrap=True)
+        if not counts.passages and not reader.skipped:
+            raise AppError(f"no text found in {', '.join(args.paths)}")
+        speed = counts.records / max(seconds, 1e-9)
+        status.print(f"{counts.records:,} records from {len(files)} file(s) in {seconds:,.0f} s "
+                     f"({speed:,.0f} docs/s), {len(reader.skipped):,} skipped.\n"
+                     f"{counts.passages:,} passages: {counts.embedded:,} embedded, "
+                     f"{counts.unchanged:,} already stored, {counts.removed:,} stale removed.\n"
+                     f"Collection {store.name!r} now holds {store.count():,} passages "
+                     f"({embedder.model}).", highlight=False)
     return 0
 
 

@@ -1,8 +1,11 @@
 """Chroma collections of Qwen3 vectors: embedded and persistent by default, ids from content.
 
-Ids are hashes of the content, so indexing the same text again finds it already stored and
-skips the model: a second run only pays for model load. Each collection records the embedding
-model and vector size it was built with, so it is never searched with mismatching vectors.
+Passages without an id of their own get a hash of their content, so indexing the same text
+again finds it already stored and skips the model: a second run only pays for model load. Each
+passage stores the hash of its text (``content_hash``), so a passage changed under the same id
+is embedded again. Each collection records the embedding model and vector size it was built
+with, so it is never searched with mismatching vectors, and ``index`` records and checks the
+other settings that change vectors (:meth:`VectorStore.require_settings`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 __all__ = [
+    "HASH_KEY",
     "Hit",
     "VectorStore",
     "cache_dir",
@@ -30,9 +34,15 @@ __all__ = [
 
 _MODEL_KEY = "qwen3_rag_embedding_model"
 _SIZE_KEY = "qwen3_rag_embedding_size"
+#: Collection metadata keys of the other settings that change the vectors, by setting name.
+_SETTING_PREFIX = "qwen3_rag_"
+#: Passage metadata key holding the SHA-256 of the passage's text.
+HASH_KEY = "content_hash"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 #: Texts embedded per model call while indexing; small enough for a steady progress bar.
 _BATCH = 16
+#: Ids per Chroma read or delete when paging through a collection.
+_PAGE = 5000
 
 
 def cache_dir() -> Path:
@@ -158,6 +168,52 @@ class VectorStore:
         """Number of passages stored."""
         return self._collection.count()
 
+    def require_settings(self, settings: dict[str, str | int]) -> None:
+        """Refuse to add vectors made differently from those stored; record the settings.
+
+        Args:
+            settings: What, besides the vector size, decides the vectors: ``model`` and
+                e.g. ``max_length`` or ``document_instruction``.
+
+        Raises:
+            ValueError: The collection was built with another value of one of them; the
+                message names both.
+        """
+        recorded = dict(self._collection.metadata or {})
+        wanted = {f"{_SETTING_PREFIX}{name}": value for name, value in settings.items()
+                  if name != "model"}
+        mismatches = [(name, recorded[f"{_SETTING_PREFIX}{name}"], value)
+                      for name, value in settings.items() if name != "model"
+                      and recorded.get(f"{_SETTING_PREFIX}{name}", value) != value]
+        model = settings.get("model")
+        if model is not None and self.embedding_model != model:
+            mismatches.insert(0, ("model", self.embedding_model, model))
+        if mismatches:
+            built = ", ".join(f"{name}={old!r}" for name, old, _ in mismatches)
+            now = ", ".join(f"{name}={new!r}" for name, _, new in mismatches)
+            raise ValueError(f"collection {self.name!r} was built with {built}; this run has "
+                             f"{now}: vectors of both would not compare. Use the same "
+                             f"settings, or another --collection")
+        if any(key not in recorded for key in wanted):
+            self._collection.modify(metadata={**recorded, **wanted})
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored ids among ``ids``, each with its ``content_hash`` (None if it has none)."""
+        found = self._collection.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+        metadatas = found["metadatas"] or [None] * len(found["ids"])
+        return {passage_id: (meta or {}).get(HASH_KEY)
+                for passage_id, meta in zip(found["ids"], metadatas, strict=True)}
+
+    def upsert(self, ids: Sequence[str], texts: Sequence[str],
+               metadatas: Sequence[dict[str, Any]], vectors: np.ndarray) -> None:
+        """Store passages with their vectors, replacing any stored under the same ids.
+
+        One Chroma call: an embedded database stores all of it or, killed, none of it.
+        """
+        self._collection.upsert(
+            ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32).tolist(),
+            documents=list(texts), metadatas=[dict(meta) or None for meta in metadatas])
+
     def missing(self, ids: Sequence[str]) -> set[str]:
         """The ids among ``ids`` that are not stored yet."""
         wanted = list(dict.fromkeys(ids))
@@ -210,10 +266,19 @@ class VectorStore:
         Returns:
             How many passages were deleted.
         """
-        stored = self._collection.get(where={"source": source}, include=[])["ids"]
-        stale = sorted(set(stored) - set(keep))
-        if stale:
-            self._collection.delete(ids=stale)
+        keep = set(keep)
+        stale: list[str] = []
+        # Paged, so a source of a million passages never comes back in one answer.
+        offset = 0
+        while True:
+            page = self._collection.get(where={"source": source}, include=[],
+                                        limit=_PAGE, offset=offset)["ids"]
+            stale.extend(passage_id for passage_id in page if passage_id not in keep)
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+        for batch in _batches(stale, _PAGE):
+            self._collection.delete(ids=list(batch))
         return len(stale)
 
     def query(self, vector: np.ndarray, k: int) -> list[Hit]:

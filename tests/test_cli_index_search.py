@@ -45,7 +45,7 @@ def docs(tmp_path):
     (root / "rivers.md").write_text(RIVERS_MD, encoding="utf-8")
     (root / "sub" / "cities.txt").write_text(CITIES_TXT, encoding="utf-8")
     (root / "notes.jsonl").write_text(NOTES_JSONL, encoding="utf-8")
-    (root / "ignored.csv").write_text("a,b\n", encoding="utf-8")
+    (root / "ignored.pdf").write_text("a,b\n", encoding="utf-8")
     return root
 
 
@@ -142,7 +142,7 @@ def test_changed_file_replaces_its_old_passages(docs, store_args, tiny_models, c
 
 @pytest.mark.parametrize("bad, message", [
     ("missing.txt", "does not exist"),
-    ("ignored.csv", "unsupported file type"),
+    ("ignored.pdf", "unsupported file type"),
 ])
 def test_bad_paths_are_one_message_and_exit_1(docs, store_args, tiny_models, capsys, bad,
                                               message):

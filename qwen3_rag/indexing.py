@@ -1,0 +1,115 @@
+"""Index a stream of records into a collection, batch by batch, resumable after any kill.
+
+Each batch of passages is looked up in the collection first: a passage stored under its id
+with the same ``content_hash`` is left alone, every other one is embedded and upserted, one
+Chroma call per embedding batch. A run killed at any point therefore leaves whole batches
+behind, and the same command again embeds only what is missing or changed. Memory holds one
+batch, the ids of the file being read (to remove its stale passages when it ends) and the ids
+seen so far (to refuse duplicates), whatever the size of the corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from qwen3_rag.corpus_reader import Record
+from qwen3_rag.passages import Chunker, Passage
+from qwen3_rag.store import VectorStore
+
+__all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records"]
+
+#: Passages per model call and per Chroma upsert.
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class IndexCounts:
+    """What a run did."""
+
+    records: int = 0
+    passages: int = 0
+    embedded: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+class _Batcher:
+    """Collects whole records' passages and stores them when a batch is full."""
+
+    def __init__(self, store: VectorStore, embed: Callable[[list[str]], np.ndarray],
+                 batch_size: int, counts: IndexCounts,
+                 on_records: Callable[[int], None] | None):
+        self.store, self.embed, self.batch_size = store, embed, batch_size
+        self.counts, self.on_records = counts, on_records
+        self.pending: list[Passage] = []
+        self.pending_records = 0
+
+    def add(self, passages: list[Passage]) -> None:
+        self.pending.extend(passages)
+        self.pending_records += 1
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        stored = self.store.stored_hashes([p.id for p in batch]) if batch else {}
+        # A text repeated in a file without ids gives one id twice; Chroma takes each id once.
+        todo = list({p.id: p for p in reversed(batch)
+                     if stored.get(p.id, "") != p.content_hash}.values())[::-1]
+        for start in range(0, len(todo), self.batch_size):
+            part = todo[start:start + self.batch_size]
+            vectors = self.embed([p.text for p in part])
+            self.store.upsert([p.id for p in part], [p.text for p in part],
+                              [p.metadata for p in part], vectors)
+        self.counts.passages += len(batch)
+        self.counts.embedded += len(todo)
+        self.counts.unchanged += len(batch) - len(todo)
+        if self.on_records is not None and self.pending_records:
+            self.on_records(self.pending_records)
+        self.pending_records = 0
+
+
+def index_records(records: Iterable[Record], store: VectorStore,
+                  embed: Callable[[list[str]], np.ndarray], chunker: Chunker, *,
+                  batch_size: int = DEFAULT_BATCH_SIZE,
+                  on_records: Callable[[int], None] | None = None) -> IndexCounts:
+    """Embed and store every record's passages that the collection lacks or holds changed.
+
+    When the records of a file end, its passages that this run did not produce (the file
+    changed, or lost records) are deleted.
+
+    Args:
+        records: The corpus, read lazily (see :class:`~qwen3_rag.corpus_reader.CorpusReader`);
+            records of one file come together.
+        store: The collection.
+        embed: Turns a list of texts into an ``(n, d)`` array (``embed_documents``).
+        chunker: Cuts records into passages.
+        batch_size: Passages per model call and per upsert.
+        on_records: Called with the number of records done after each batch.
+
+    Returns:
+        The counts of the run.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    counts = IndexCounts()
+    batcher = _Batcher(store, embed, batch_size, counts, on_records)
+    source: str | None = None
+    kept: set[str] = set()
+    for record in records:
+        if record.source != source:
+            batcher.flush()
+            if source is not None:
+                counts.removed += store.prune(source, kept)
+            source, kept = record.source, set()
+        passages = chunker.passages(record)
+        kept.update(p.id for p in passages)
+        counts.records += 1
+        batcher.add(passages)
+    batcher.flush()
+    if source is not None:
+        counts.removed += store.prune(source, kept)
+    return counts
