@@ -22,6 +22,7 @@ _COMMANDS = (
     ("ui", "qwen3_rag.ui", "web page: rerank passages, search a collection (extra `ui`)"),
     ("serve", "qwen3_rag.serve", "start a vLLM server for one model"),
     ("bench", "qwen3_rag.bench", "speed benchmark against the model card code and vLLM"),
+    ("eval", "qwen3_rag.eval_command", "retrieval quality of both stages on a test set"),
 )
 
 

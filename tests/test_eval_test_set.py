@@ -37,8 +37,8 @@ def _beir(root, corpus=None, queries=None, qrels=None):
 def test_beir_directory_is_read(tmp_path):
     test_set = load_beir(_beir(tmp_path / "my-set"))
     assert test_set.name == "my-set"
-    # A title is read with its passage, on the line before it.
-    assert dict(test_set.passages) == {"d1": "Tea\nGreen tea wants water below boiling.",
+    # A title is read with its passage, a blank line between.
+    assert dict(test_set.passages) == {"d1": "Tea\n\nGreen tea wants water below boiling.",
                                        "d2": "绿茶用八十度的水冲泡。",
                                        "d3": "Bicycles need oiled chains."}
     # q3 has no judgement in this split, so it is not evaluated.
@@ -57,7 +57,7 @@ def test_hand_written_jsonl_and_csv_are_read(tmp_path):
                            encoding="utf-8")
     from_csv = load_test_set(corpus=corpus, queries=queries_csv)
     assert from_csv.name == "passages"
-    assert dict(from_csv.passages) == {"d1": "Tea\nGreen tea, not boiled.",
+    assert dict(from_csv.passages) == {"d1": "Tea\n\nGreen tea, not boiled.",
                                        "d2": "Chains need oil."}
     # Query ids default to q<line number>; the header is line 1.
     assert dict(from_csv.queries) == {"q2": "green tea water", "q3": "bike care"}

@@ -18,9 +18,11 @@ from qwen3_rag.evaluation.metrics import Ranking
 from qwen3_rag.evaluation.test_set import TestSet
 from qwen3_rag.store import VectorStore
 
-__all__ = ["Reranks", "collection_name", "index_passages", "recall", "rerank"]
+__all__ = ["RECORD_ID_KEY", "Reranks", "collection_name", "index_passages", "recall", "rerank"]
 
 Progress = Callable[[int], None]
+#: Metadata key of the record a piece of a cut record came from (``qwen3-rag index``).
+RECORD_ID_KEY = "record_id"
 
 
 class Reranks(Protocol):
@@ -84,7 +86,9 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
         started = time.perf_counter()
         hits = store.query(embedder.embed_queries([query])[0], k)
         seconds[query_id] = time.perf_counter() - started
-        ids[query_id] = [hit.id for hit in hits]
+        # A record `qwen3-rag index` cut into pieces is stored as <id>#0, <id>#1, ... with
+        # its own id in `record_id`; the passage counts at its best piece's rank.
+        ids[query_id] = [str(hit.metadata.get(RECORD_ID_KEY, hit.id)) for hit in hits]
         texts[query_id] = [hit.text for hit in hits]
         if on_progress is not None:
             on_progress(1)

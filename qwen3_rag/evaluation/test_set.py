@@ -59,7 +59,8 @@ class TestSet:
 
     Attributes:
         name: A short name, used for collection and output names.
-        passages: Passage id to the text that is embedded and reranked (title, then text).
+        passages: Passage id to the text that is embedded and reranked (title, blank line,
+            text).
         queries: Query id to query text, only queries with at least one relevant passage.
         qrels: Query id to ``{passage id: relevance grade}``; grades above 0 are relevant.
     """
@@ -86,8 +87,9 @@ class TestSet:
 
 
 def _passage_text(title: str, text: str) -> str:
-    # BEIR's convention: the title, when there is one, is read with the passage.
-    return f"{title}\n{text}" if title.strip() else text
+    # The title, when there is one, is read with the passage, as BEIR evaluations and
+    # `qwen3-rag index` do, so a collection built by either holds the same texts.
+    return f"{title}\n\n{text}" if title.strip() else text
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
