@@ -9,7 +9,7 @@ import time
 from qwen3_rag.corpus_reader import CorpusError, CorpusReader
 from qwen3_rag.files import SUFFIXES, find_files
 from qwen3_rag.index_progress import indexing_progress
-from qwen3_rag.indexing import DEFAULT_BATCH_SIZE, index_records
+from qwen3_rag.indexing import DEFAULT_BATCH_SIZE, index_records, vector_settings
 from qwen3_rag.loading import (
     AppError,
     add_model_arguments,
@@ -55,6 +55,17 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad", action="store_true",
                         help="index the good records and list the bad ones, instead of "
                              "stopping at the first")
+    cluster = parser.add_argument_group("cluster (extra `ray`)")
+    cluster.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                         help="embed on a Ray cluster (after the paths): ADDRESS of its head, "
+                              "e.g. 10.0.0.1:6379 or auto; alone, a Ray started on this "
+                              "machine. Needs --chroma-url or --parquet")
+    cluster.add_argument("--ray-actors", type=positive_int, default=None, metavar="N",
+                         help="embedding actors, one engine each (default: one per GPU of "
+                              "the cluster, else 1)")
+    cluster.add_argument("--parquet", default=None, metavar="DIR",
+                         help="with --ray: write id, text, metadata and vector to Parquet "
+                              "files in DIR instead of Chroma")
     add_model_arguments(parser, reranker=False)
     add_store_arguments(parser)
 
@@ -71,14 +82,6 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_model_arguments(parser)
     add_store_arguments(parser)
-
-
-def _index_settings(embedder) -> dict[str, str | int]:
-    """What decides the stored vectors besides their size, recorded with the collection."""
-    # Documents are embedded without an instruction, as the model card does; recorded so a
-    # collection never mixes in vectors of documents embedded with one.
-    return {"model": embedder.model, "max_length": embedder.max_length,
-            "document_instruction": ""}
 
 
 def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
@@ -100,12 +103,16 @@ def run_index(args: argparse.Namespace) -> int:
         raise AppError(f"no corpus files found in {', '.join(args.paths)} "
                        f"(looked for {', '.join(SUFFIXES)} files)")
     reader = CorpusReader(files, skip_bad=args.skip_bad)
+    if args.ray is not None or args.parquet is not None:
+        from qwen3_rag.ray_command import run_ray_index
+
+        return run_ray_index(args, reader, chunker)
     status = make_console(stderr=True)
     with load_embedder(args) as embedder:
         store = open_store(args, args.collection, embedder)
         started = time.monotonic()
         try:
-            store.require_settings(_index_settings(embedder))
+            store.require_settings(vector_settings(embedder.model, embedder.max_length))
             with indexing_progress(status) as progress:
                 task = progress.add_task("indexing", total=reader.total())
                 counts = index_records(reader, store, embedder.embed_documents, chunker,

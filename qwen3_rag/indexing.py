@@ -19,10 +19,17 @@ from qwen3_rag.corpus_reader import Record
 from qwen3_rag.passages import Chunker, Passage
 from qwen3_rag.store import VectorStore
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records"]
+__all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records", "vector_settings"]
 
 #: Passages per model call and per Chroma upsert.
 DEFAULT_BATCH_SIZE = 64
+
+
+def vector_settings(model: str, max_length: int) -> dict[str, str | int]:
+    """What decides stored vectors besides their size (see ``VectorStore.require_settings``)."""
+    # Documents are embedded without an instruction, as the model card does; recorded so a
+    # collection never mixes in vectors of documents embedded with one.
+    return {"model": model, "max_length": max_length, "document_instruction": ""}
 
 
 @dataclass
