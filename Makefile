@@ -45,9 +45,11 @@ demo: install
 test: install $(CHROMIUM) lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# pyflakes, pycodestyle, import order and Google-style docstrings on the packages (pyproject).
+# pyflakes, pycodestyle, import order and Google-style docstrings on the packages, then their
+# types (mypy, with pydantic's plugin): both configured in pyproject.toml.
 lint: install
 	$(PY) -m ruff check qwen3_core qwen3_rag langchain_qwen3 llama_index_qwen3
+	$(PY) -m mypy
 
 # Everything that starts no vLLM engine, server or command process: formats, tokenization,
 # validation, wrappers on the transformers backend, CLI parsing. Under a minute.

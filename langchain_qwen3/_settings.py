@@ -16,8 +16,9 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from qwen3_core import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
+from qwen3_core import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT, EngineSpec
 from qwen3_core.base import Qwen3Model
+from qwen3_core.spec import Kind
 
 __all__ = ["EngineSettings"]
 
@@ -26,7 +27,7 @@ class EngineSettings(BaseModel):
     """Fields that choose the engine; fixed once the wrapper exists, since the engine is started.
 
     Subclasses give ``model`` their default and create the core object in ``model_post_init``
-    with :meth:`_engine_kwargs`.
+    from :meth:`_build_spec`, which checks every setting before anything is downloaded.
     """
 
     model_config = ConfigDict(
@@ -58,7 +59,7 @@ class EngineSettings(BaseModel):
     device: str | None = Field(default=None, frozen=True)
     """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose."""
 
-    _core: Qwen3Model | None = PrivateAttr(default=None)
+    _core: Qwen3Model[Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,19 +81,21 @@ class EngineSettings(BaseModel):
         # A pathlib.Path to a local model directory is as good as an id.
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
-    def _engine_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the core class, from these fields."""
-        return {
-            "backend": self.backend,
-            "dtype": self.dtype,
-            "instruction": self.instruction,
-            "max_length": self.max_length,
-            "engine_kwargs": self.engine_kwargs,
-            "base_url": self.base_url,
-            "api_key": self.api_key.get_secret_value() if self.api_key is not None else None,
-            "timeout": self.timeout,
-            "device": self.device,
-        }
+    def _build_spec(self, kind: Kind) -> EngineSpec:
+        """The validated engine settings of these fields."""
+        return EngineSpec.build(
+            kind, self.model, backend=self.backend, dtype=self.dtype,
+            instruction=self.instruction, max_length=self.max_length,
+            engine_kwargs=self.engine_kwargs, base_url=self.base_url,
+            api_key=self.api_key.get_secret_value() if self.api_key is not None else None,
+            timeout=self.timeout, device=self.device)
+
+    @property
+    def spec(self) -> EngineSpec:
+        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
+        if self._core is None:
+            raise RuntimeError(f"{type(self).__name__} has no engine")
+        return self._core.spec
 
     def close(self) -> None:
         """Release the engine; it shuts down when no other wrapper of it is open."""

@@ -38,7 +38,8 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._core = Qwen3Embedder(self.model, dimensions=self.dimensions, **self._engine_kwargs())
+        self._core = Qwen3Embedder.from_spec(self._build_spec("embedding"),
+                                             dimensions=self.dimensions)
 
     @property
     def embedder(self) -> Qwen3Embedder:

@@ -55,7 +55,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._core = Qwen3Reranker(self.model, **self._engine_kwargs())
+        self._core = Qwen3Reranker.from_spec(self._build_spec("reranker"))
 
     @property
     def reranker(self) -> Qwen3Reranker:

@@ -7,6 +7,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from llama_index.core.bridge.pydantic import BaseModel
+
 __all__ = ["one_model", "refuse_unknown"]
 
 
@@ -21,7 +23,7 @@ def one_model(model: str | os.PathLike[str] | None, model_name: str | os.PathLik
     return os.fspath(chosen) if chosen is not None else default
 
 
-def refuse_unknown(cls: type, extra: dict[str, Any], base: type) -> None:
+def refuse_unknown(cls: type, extra: dict[str, Any], base: type[BaseModel]) -> None:
     """Raise ``TypeError`` naming each argument of ``extra`` that neither ``cls`` nor ``base`` has.
 
     Args:
@@ -38,6 +40,6 @@ def refuse_unknown(cls: type, extra: dict[str, Any], base: type) -> None:
 
 
 def _parameters(cls: type) -> Iterable[str]:
-    signature = inspect.signature(cls.__init__)
+    signature = inspect.signature(cls)  # the __init__ parameters, without self
     return (name for name, parameter in signature.parameters.items()
-            if name != "self" and parameter.kind is not parameter.VAR_KEYWORD)
+            if parameter.kind is not parameter.VAR_KEYWORD)

@@ -9,7 +9,13 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from llama_index_qwen3._arguments import one_model, refuse_unknown
-from qwen3_core import DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT, Qwen3Embedder
+from qwen3_core import (
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_TIMEOUT,
+    EngineSpec,
+    Qwen3Embedder,
+)
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
 
@@ -114,8 +120,14 @@ class Qwen3Embedding(BaseEmbedding):
         **kwargs: Any,
     ) -> None:
         refuse_unknown(type(self), kwargs, BaseEmbedding)
+        # Every engine setting is checked here, before pydantic or any download.
+        spec = EngineSpec.build(
+            "embedding", one_model(model, model_name, DEFAULT_EMBEDDING_MODEL), backend=backend,
+            dtype=dtype, instruction=instruction, max_length=max_length,
+            engine_kwargs=engine_kwargs, base_url=base_url, api_key=api_key, timeout=timeout,
+            device=device)
         super().__init__(
-            model_name=one_model(model, model_name, DEFAULT_EMBEDDING_MODEL),
+            model_name=spec.model,
             backend=backend,
             dtype=dtype,
             instruction=instruction,
@@ -129,24 +141,17 @@ class Qwen3Embedding(BaseEmbedding):
             embed_batch_size=embed_batch_size,
             **kwargs,
         )
-        self._embedder = Qwen3Embedder(
-            self.model_name,
-            backend=backend,
-            dtype=dtype,
-            instruction=instruction,
-            dimensions=dimensions,
-            max_length=max_length,
-            engine_kwargs=engine_kwargs,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            device=device,
-        )
+        self._embedder = Qwen3Embedder.from_spec(spec, dimensions=dimensions)
 
     @classmethod
     def class_name(cls) -> str:
         """The name LlamaIndex serialises this class under."""
         return "Qwen3Embedding"
+
+    @property
+    def spec(self) -> EngineSpec:
+        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
+        return self._embedder.spec
 
     @property
     def embedder(self) -> Qwen3Embedder:

@@ -19,6 +19,7 @@ from qwen3_core import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_RERANKER_MODEL,
     DEFAULT_TIMEOUT,
+    EngineSpec,
     Qwen3Reranker,
     RerankResult,
 )
@@ -145,8 +146,14 @@ class Qwen3Rerank(BaseNodePostprocessor):
         **kwargs: Any,
     ) -> None:
         refuse_unknown(type(self), kwargs, BaseNodePostprocessor)
+        # Every engine setting is checked here, before pydantic or any download.
+        spec = EngineSpec.build(
+            "reranker", one_model(model, model_name, DEFAULT_RERANK_MODEL), backend=backend,
+            dtype=dtype, instruction=instruction, max_length=max_length,
+            engine_kwargs=engine_kwargs, base_url=base_url, api_key=api_key, timeout=timeout,
+            device=device)
         super().__init__(
-            model=one_model(model, model_name, DEFAULT_RERANK_MODEL),
+            model=spec.model,
             top_n=top_n,
             score_threshold=score_threshold,
             keep_retrieval_score=keep_retrieval_score,
@@ -162,23 +169,17 @@ class Qwen3Rerank(BaseNodePostprocessor):
             engine_kwargs=dict(engine_kwargs or {}),
             **kwargs,
         )
-        self._reranker = Qwen3Reranker(
-            self.model,
-            backend=backend,
-            dtype=dtype,
-            instruction=instruction,
-            max_length=max_length,
-            engine_kwargs=engine_kwargs,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            device=device,
-        )
+        self._reranker = Qwen3Reranker.from_spec(spec)
 
     @classmethod
     def class_name(cls) -> str:
         """The name LlamaIndex serialises this class under."""
         return "Qwen3Rerank"
+
+    @property
+    def spec(self) -> EngineSpec:
+        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
+        return self._reranker.spec
 
     @property
     def reranker(self) -> Qwen3Reranker:
@@ -211,7 +212,8 @@ class Qwen3Rerank(BaseNodePostprocessor):
         ) as event:
             try:
                 results = self._reranker.rerank(
-                    query, texts, self.top_n, self.score_threshold, self.instruction
+                    query, texts, top_n=self.top_n, score_threshold=self.score_threshold,
+                    instruction=self.instruction,
                 )
             except Exception as exc:
                 reranked = self._passthrough(nodes, exc)
@@ -236,7 +238,8 @@ class Qwen3Rerank(BaseNodePostprocessor):
         ) as event:
             try:
                 results = await self._reranker.arerank(
-                    query, texts, self.top_n, self.score_threshold, self.instruction
+                    query, texts, top_n=self.top_n, score_threshold=self.score_threshold,
+                    instruction=self.instruction,
                 )
             except Exception as exc:
                 reranked = self._passthrough(nodes, exc)

@@ -12,11 +12,12 @@ from qwen3_core.defaults import (
     DEFAULT_TIMEOUT,
 )
 from qwen3_core.embedder import Qwen3Embedder
-from qwen3_core.engines import BACKENDS
+from qwen3_core.engines import BACKENDS, register_backend
 from qwen3_core.engines.http_backend import ServerError
 from qwen3_core.formats import DEFAULT_INSTRUCTION
 from qwen3_core.models import ModelLoadError
 from qwen3_core.reranker import Qwen3Reranker, RerankResult
+from qwen3_core.spec import EngineSpec
 
 __all__ = [
     "BACKENDS",
@@ -25,11 +26,13 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_RERANKER_MODEL",
     "DEFAULT_TIMEOUT",
+    "EngineSpec",
     "ModelLoadError",
     "Qwen3Embedder",
     "Qwen3Reranker",
     "RerankResult",
     "ServerError",
+    "register_backend",
 ]
 
 __version__ = "0.1.0"

@@ -10,18 +10,25 @@ import numpy as np
 
 from qwen3_core.base import Qwen3Model
 from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
+from qwen3_core.engines.registry import SharedEmbeddingEngine, open_embedding_engine
+from qwen3_core.models import ModelInfo
+from qwen3_core.spec import EngineSpec
 from qwen3_core.validation import (
     check_dimensions,
     check_instruction,
     check_texts,
+    keyword_only_after,
     refuse_unknown_keywords,
 )
 
 __all__ = ["Qwen3Embedder"]
 
 
-class Qwen3Embedder(Qwen3Model):
+class Qwen3Embedder(Qwen3Model[SharedEmbeddingEngine]):
     """Embeds queries and documents with a Qwen3-Embedding model.
+
+    Every argument after ``model`` is keyword-only (by position still works, with a
+    ``FutureWarning``).
 
     Args:
         model: Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a directory.
@@ -48,24 +55,32 @@ class Qwen3Embedder(Qwen3Model):
     _kind = "embedding"
 
     @refuse_unknown_keywords
+    @keyword_only_after(2)
     def __init__(
         self,
         model: str | os.PathLike[str] = DEFAULT_EMBEDDING_MODEL,
+        *,
         backend: str = "auto",
         dtype: str = "auto",
         instruction: str | None = None,
         dimensions: int | None = None,
         max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
-        *,
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
     ):
+        self._set_options(dimensions=dimensions)
+        super().__init__(model, backend=backend, dtype=dtype, instruction=instruction,
+                         max_length=max_length, engine_kwargs=engine_kwargs, base_url=base_url,
+                         api_key=api_key, timeout=timeout, device=device)
+
+    def _set_options(self, *, dimensions: int | None = None) -> None:  # type: ignore[override]
         self.dimensions = dimensions
-        super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs,
-                         base_url=base_url, api_key=api_key, timeout=timeout, device=device)
+
+    def _open_engine(self, spec: EngineSpec, info: ModelInfo) -> SharedEmbeddingEngine:
+        return open_embedding_engine(spec, info)
 
     def _check_settings(self) -> None:
         self.dimensions = check_dimensions(self.dimensions, self.info.hidden_size)
@@ -82,24 +97,24 @@ class Qwen3Embedder(Qwen3Model):
             float32 array of shape ``(len(queries), embedding_size)``, rows of unit length.
         """
         ids = self._query_ids(queries, instruction)
-        return self._finish(self._engine().call("embed", ids) if ids else None)
+        return self._finish(self._engine().embed(ids) if ids else None)
 
     def embed_documents(self, documents: Sequence[str]) -> np.ndarray:
         """Embed documents as raw text (no instruction), as the model card does."""
         ids = self._document_ids(documents)
-        return self._finish(self._engine().call("embed", ids) if ids else None)
+        return self._finish(self._engine().embed(ids) if ids else None)
 
     async def aembed_queries(
         self, queries: Sequence[str], instruction: str | None = None
     ) -> np.ndarray:
         """Async :meth:`embed_queries`; runs on the engine's thread, never blocking the loop."""
         ids = self._query_ids(queries, instruction)
-        return self._finish(await self._engine().acall("embed", ids) if ids else None)
+        return self._finish(await self._engine().aembed(ids) if ids else None)
 
     async def aembed_documents(self, documents: Sequence[str]) -> np.ndarray:
         """Async :meth:`embed_documents`."""
         ids = self._document_ids(documents)
-        return self._finish(await self._engine().acall("embed", ids) if ids else None)
+        return self._finish(await self._engine().aembed(ids) if ids else None)
 
     def _query_ids(self, queries: Sequence[str], instruction: str | None) -> list[list[int]]:
         texts = check_texts(queries, "queries")

@@ -11,12 +11,16 @@ import numpy as np
 
 from qwen3_core.base import Qwen3Model
 from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_RERANKER_MODEL, DEFAULT_TIMEOUT
+from qwen3_core.engines.registry import SharedRerankingEngine, open_reranking_engine
+from qwen3_core.models import ModelInfo
+from qwen3_core.spec import EngineSpec
 from qwen3_core.validation import (
     check_instruction,
     check_query,
     check_score_threshold,
     check_texts,
     check_top_n,
+    keyword_only_after,
     refuse_unknown_keywords,
 )
 
@@ -49,8 +53,12 @@ def rank(
     return results[:top_n] if top_n is not None else results
 
 
-class Qwen3Reranker(Qwen3Model):
+class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
     """Scores query-document pairs with a Qwen3-Reranker model.
+
+    Every argument after ``model`` (of the methods: after ``query`` and ``documents``) is
+    keyword-only, so two strings cannot be swapped unnoticed; passing them by position still
+    works, with a ``FutureWarning``.
 
     Args:
         model: Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a directory.
@@ -74,47 +82,57 @@ class Qwen3Reranker(Qwen3Model):
     _kind = "reranker"
 
     @refuse_unknown_keywords
+    @keyword_only_after(2)
     def __init__(
         self,
         model: str | os.PathLike[str] = DEFAULT_RERANKER_MODEL,
+        *,
         backend: str = "auto",
         dtype: str = "auto",
         instruction: str | None = None,
         max_length: int = DEFAULT_MAX_LENGTH,
         engine_kwargs: dict[str, Any] | None = None,
-        *,
         base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         device: str | None = None,
     ):
-        super().__init__(model, backend, dtype, instruction, max_length, engine_kwargs,
-                         base_url=base_url, api_key=api_key, timeout=timeout, device=device)
+        super().__init__(model, backend=backend, dtype=dtype, instruction=instruction,
+                         max_length=max_length, engine_kwargs=engine_kwargs, base_url=base_url,
+                         api_key=api_key, timeout=timeout, device=device)
+
+    def _open_engine(self, spec: EngineSpec, info: ModelInfo) -> SharedRerankingEngine:
+        return open_reranking_engine(spec, info)
 
     # -- sync -------------------------------------------------------------------------------
 
+    @keyword_only_after(3)
     def score(
-        self, query: str, documents: Sequence[str], instruction: str | None = None
+        self, query: str, documents: Sequence[str], *, instruction: str | None = None
     ) -> list[float]:
         """P(yes) for each document, in input order, each in [0, 1]."""
-        return self.score_many([query], [documents], instruction)[0]
+        return self.score_many([query], [documents], instruction=instruction)[0]
 
+    @keyword_only_after(3)
     def score_many(
         self,
         queries: Sequence[str],
         documents_per_query: Sequence[Sequence[str]],
+        *,
         instruction: str | None = None,
     ) -> list[list[float]]:
         """Score several queries' candidates in one batched engine call."""
         groups = self._prompt_groups(queries, documents_per_query, instruction)
         if not any(groups):
             return [[] for _ in groups]
-        return self._unpack(groups, self._engine().call("score_groups", [g for g in groups if g]))
+        return self._unpack(groups, self._engine().score_groups([g for g in groups if g]))
 
+    @keyword_only_after(3)
     def rerank(
         self,
         query: str,
         documents: Sequence[str],
+        *,
         top_n: int | None = None,
         score_threshold: float | None = None,
         instruction: str | None = None,
@@ -130,33 +148,38 @@ class Qwen3Reranker(Qwen3Model):
         """
         top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
         docs = check_texts(documents)
-        return rank(docs, self.score(query, docs, instruction), top_n, score_threshold)
+        return rank(docs, self.score(query, docs, instruction=instruction), top_n, score_threshold)
 
     # -- async ------------------------------------------------------------------------------
 
+    @keyword_only_after(3)
     async def ascore(
-        self, query: str, documents: Sequence[str], instruction: str | None = None
+        self, query: str, documents: Sequence[str], *, instruction: str | None = None
     ) -> list[float]:
         """Async :meth:`score`; runs on the engine's thread, never blocking the loop."""
-        return (await self.ascore_many([query], [documents], instruction))[0]
+        return (await self.ascore_many([query], [documents], instruction=instruction))[0]
 
+    @keyword_only_after(3)
     async def ascore_many(
         self,
         queries: Sequence[str],
         documents_per_query: Sequence[Sequence[str]],
+        *,
         instruction: str | None = None,
     ) -> list[list[float]]:
         """Async :meth:`score_many`."""
         groups = self._prompt_groups(queries, documents_per_query, instruction)
         if not any(groups):
             return [[] for _ in groups]
-        scores = await self._engine().acall("score_groups", [g for g in groups if g])
+        scores = await self._engine().ascore_groups([g for g in groups if g])
         return self._unpack(groups, scores)
 
+    @keyword_only_after(3)
     async def arerank(
         self,
         query: str,
         documents: Sequence[str],
+        *,
         top_n: int | None = None,
         score_threshold: float | None = None,
         instruction: str | None = None,
@@ -164,7 +187,8 @@ class Qwen3Reranker(Qwen3Model):
         """Async :meth:`rerank`."""
         top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
         docs = check_texts(documents)
-        return rank(docs, await self.ascore(query, docs, instruction), top_n, score_threshold)
+        return rank(docs, await self.ascore(query, docs, instruction=instruction), top_n,
+                    score_threshold)
 
     # -- internals --------------------------------------------------------------------------
 

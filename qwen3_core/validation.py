@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 __all__ = [
+    "keyword_only_after",
     "refuse_unknown_keywords",
     "check_dimensions",
     "check_instruction",
@@ -40,12 +42,13 @@ def check_texts(texts: object, what: str = "documents") -> list[str]:
     """Return ``texts`` as a list, raising TypeError that names the first non-str item."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"{what} must be a sequence of str, not a single {type(texts).__name__}")
-    if not isinstance(texts, Sequence):
-        texts = list(texts)  # type: ignore[call-overload]
-    for index, text in enumerate(texts):
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{what} must be a sequence of str, got {type(texts).__name__}")
+    items = list(texts)
+    for index, text in enumerate(items):
         if not isinstance(text, str):
             raise TypeError(f"{what}[{index}] is {type(text).__name__}, expected str")
-    return list(texts)
+    return items
 
 
 def check_top_n(top_n: object) -> int | None:
@@ -107,3 +110,39 @@ def refuse_unknown_keywords(init: _Init) -> _Init:
         return init(self, *args, **kwargs)
 
     return checked  # type: ignore[return-value]
+
+
+def keyword_only_after(count: int) -> Callable[[_Init], _Init]:
+    """Make the parameters after the first ``count`` keyword-only, with a grace period.
+
+    The wrapped function declares them after ``*``; a caller still passing them by position
+    (in their declared order, as before) gets a ``FutureWarning`` naming them, and the call works.
+    ``count`` includes ``self``.
+    """
+
+    def decorate(function: _Init) -> _Init:
+        keyword_only = [name for name, parameter in inspect.signature(function).parameters.items()
+                        if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > count:
+                extra = args[count:]
+                if len(extra) > len(keyword_only):
+                    raise TypeError(f"{function.__qualname__} takes at most {count} positional "
+                                    f"argument(s), got {len(args)}")
+                names = keyword_only[:len(extra)]
+                clash = sorted(set(names) & set(kwargs))
+                if clash:
+                    raise TypeError(f"{function.__qualname__} got {', '.join(clash)} both by "
+                                    "position and by keyword")
+                warnings.warn(f"{function.__qualname__}: pass {', '.join(names)} by keyword "
+                              f"({names[0]}=...); passing them by position will stop working",
+                              FutureWarning, stacklevel=2)
+                kwargs.update(zip(names, extra))
+                args = args[:count]
+            return function(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate

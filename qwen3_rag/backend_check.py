@@ -94,6 +94,7 @@ def agreement(checks: list[CheckResult]) -> CheckResult:
     ran = [c for c in checks if c.outputs is not None]
     first, worst = ran[0], 0.0
     for other in ran[1:]:
+        assert first.outputs is not None and other.outputs is not None  # filtered above
         for key, value in first.outputs.items():
             worst = max(worst, float(np.abs(value - other.outputs[key]).max()))
     names = " vs ".join(c.name for c in ran)

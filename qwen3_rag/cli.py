@@ -9,7 +9,7 @@ import sys
 
 from qwen3_rag import quiet
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_arguments"]
 
 #: (sub-command, module, help). A module has ``add_arguments(parser)`` and ``run(args)``, or
 #: ``add_<name>_arguments`` and ``run_<name>`` when it serves several sub-commands, and keeps
@@ -68,11 +68,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; everything after ``--`` goes to ``vllm_args`` (``serve``).
+
+    Split off before argparse, which cannot collect option-like words after ``--`` into a
+    positional once a sub-command's own positionals are taken.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in words:
+        cut = words.index("--")
+        words, passthrough = words[:cut], words[cut + 1:]
+    parser = build_parser()
+    args = parser.parse_args(words)
+    if passthrough:
+        if not hasattr(args, "vllm_args"):
+            parser.error(f"`qwen3-rag {args.command}` takes nothing after `--` (only `serve` "
+                         "passes such options on, to vLLM)")
+        args.vllm_args = passthrough
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
     from qwen3_rag.loading import AppError
 
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     try:
         # A server's log is its operator's: `serve` shows vLLM's output as it is.
         if args.command != "serve":

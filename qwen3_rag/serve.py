@@ -69,29 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "nor in the printed command)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plain vLLM command and exit without starting it")
+    # Filled by the command's entry point with everything after `--` (see qwen3_rag.cli).
     parser.set_defaults(vllm_args=[])
-    _accept_passthrough(parser)
-
-
-def _accept_passthrough(parser: argparse.ArgumentParser) -> None:
-    """Make ``-- ARGS...`` land in ``vllm_args``.
-
-    argparse (3.11) cannot collect option-like strings after ``--`` into a positional once the
-    sub-command's positionals are consumed, so the parser splits them off before parsing.
-    """
-    parse_known = parser.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):
-        args = list(sys.argv[1:] if args is None else args)
-        passthrough: list[str] = []
-        if "--" in args:
-            cut = args.index("--")
-            args, passthrough = args[:cut], args[cut + 1:]
-        namespace, extras = parse_known(args, namespace)
-        namespace.vllm_args = passthrough
-        return namespace, extras
-
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def vllm_flags(engine_args: dict[str, Any]) -> list[str]:
@@ -117,14 +96,10 @@ def vllm_flags(engine_args: dict[str, Any]) -> list[str]:
 
 
 def _engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) -> dict[str, Any]:
-    """``vllm_engine_args`` for the model, without its private keys."""
+    """``vllm_engine_args`` for the model (pure: the server process will hold the memory)."""
     from qwen3_core.engines.vllm_backend import vllm_engine_args
 
-    engine_args = vllm_engine_args(kind, info, dtype, max_length)
-    share = engine_args.pop("_gpu_share", None)
-    if share is not None:
-        share.release()  # the server process, not this one, will hold the memory
-    return engine_args
+    return vllm_engine_args(kind, info, dtype, max_length)
 
 
 def build_command(args: argparse.Namespace) -> tuple[list[str], list[str]]:

@@ -180,9 +180,13 @@ def run(args: argparse.Namespace) -> int:
         raise AppError("the web page needs Gradio: pip install 'qwen3-rag[ui]'") from exc
     with load_reranker(args) as reranker:
         embedder = None if args.no_search else load_embedder(args)
+
+        def store(name: str) -> VectorStore:
+            assert embedder is not None  # build_app searches only with an embedder
+            return open_store(args, name, embedder, create=False)
+
         try:
-            app = build_app(reranker, embedder,
-                            lambda name: open_store(args, name, embedder, create=False))
+            app = build_app(reranker, embedder, store)
             app.launch(server_name=args.host, server_port=args.port)
         finally:
             if embedder is not None:

@@ -77,6 +77,7 @@ async def test_async_does_not_block_the_event_loop(reranker):
     assert ticks > 1
 
 
+@pytest.mark.vllm  # needs vLLM installed, as in `make test`'s environment
 def test_auto_picks_vllm_here():
     from qwen3_core.engines.registry import choose_backend
 

@@ -7,7 +7,7 @@ import pytest
 
 import reference
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
-from qwen3_core.engines.registry import SharedEngine
+from qwen3_core.engines.registry import SharedEmbeddingEngine, SharedRerankingEngine
 
 DOCS = ["alpha river", "beta mountain", "gamma lake"]
 
@@ -19,8 +19,10 @@ def no_engine_calls(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the engine was called")
 
-    monkeypatch.setattr(SharedEngine, "call", refuse)
-    monkeypatch.setattr(SharedEngine, "acall", refuse)
+    for shared, methods in [(SharedEmbeddingEngine, ("embed", "aembed")),
+                            (SharedRerankingEngine, ("score_groups", "ascore_groups"))]:
+        for method in methods:
+            monkeypatch.setattr(shared, method, refuse)
 
 
 async def test_empty_candidates_never_touch_the_model(reranker, embedder, no_engine_calls):

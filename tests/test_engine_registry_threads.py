@@ -10,6 +10,7 @@ import pytest
 
 from qwen3_core.engines import registry
 from qwen3_core.models import ModelInfo
+from qwen3_core.spec import EngineSpec
 
 START_SECONDS = 0.5
 
@@ -26,13 +27,13 @@ def slow_starts(monkeypatch):
     """Replaces engine start-up with a 0.5 s stand-in that records when each start ran."""
     starts: list[tuple[str, float, float]] = []
 
-    def build(kind, info, backend, dtype, max_length, engine_kwargs, http, device):
+    def start(key, info):
         began = time.monotonic()
         time.sleep(START_SECONDS)
         starts.append((str(info.path), began, time.monotonic()))
         return _SlowEngine(), object()
 
-    monkeypatch.setattr(registry, "_build", build)
+    monkeypatch.setattr(registry, "_start", start)
     return starts
 
 
@@ -42,14 +43,15 @@ def _info(name: str) -> ModelInfo:
                      weight_bytes=0)
 
 
-def _open_in_threads(names: list[str]) -> list[registry.SharedEngine]:
-    opened: list[registry.SharedEngine | None] = [None] * len(names)
+def _open_in_threads(names: list[str]) -> list[registry.SharedRerankingEngine]:
+    opened: list[registry.SharedRerankingEngine | None] = [None] * len(names)
     barrier = threading.Barrier(len(names))
 
     def open_(i: int) -> None:
         barrier.wait()
-        opened[i] = registry.open_engine("reranker", _info(names[i]), "transformers", "float32",
-                                         64)
+        spec = EngineSpec("reranker", names[i], backend="transformers", dtype="float32",
+                          max_length=64)
+        opened[i] = registry.open_reranking_engine(spec, _info(names[i]))
 
     threads = [threading.Thread(target=open_, args=(i,)) for i in range(len(names))]
     for thread in threads:
@@ -79,4 +81,4 @@ def test_one_model_starts_once_for_two_threads(slow_starts):
     finally:
         for shared in opened:
             shared.release()
-    assert all(key[1] != str(Path("/models/model-c")) for key in registry._registry)
+    assert all(key.model != str(Path("/models/model-c")) for key in registry._registry)

@@ -197,3 +197,32 @@ def test_ray_index_matches_in_process_and_survives_a_killed_actor(
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"0 embedded, {CORPUS_SIZE:,} already stored" in again.stderr
+
+
+def test_index_dataset_takes_a_ray_dataset_and_writes_parquet(ray_cluster, tiny_models,
+                                                              tmp_path):
+    import pyarrow.parquet as pq
+    import ray
+
+    from qwen3_core import Qwen3Embedder
+    from qwen3_rag.ray_indexing import index_dataset
+
+    rows = [{"id": f"r{n}", "text": f"Row number {n} of a dataset.", "lang": "en"}
+            for n in range(40)]
+    ray.init(address=ray_cluster[0])
+    try:
+        counts = index_dataset(ray.data.from_items(rows), embedding_model=str(
+            tiny_models.embedding), parquet_dir=str(tmp_path / "out"), num_actors=2,
+            batch_size=8, embedder_options={"backend": "transformers", "dtype": "float32"})
+    finally:
+        ray.shutdown()
+    assert counts.embedded == len(rows)
+    written = pq.read_table(tmp_path / "out").to_pylist()
+    by_id = {row["id"]: row for row in written}
+    assert sorted(by_id) == sorted(row["id"] for row in rows)
+    assert all(by_id[row["id"]]["text"] == row["text"] and by_id[row["id"]]["lang"] == "en"
+               for row in rows)
+    with Qwen3Embedder(tiny_models.embedding, backend="transformers", dtype="float32") as emb:
+        direct = emb.embed_documents([row["text"] for row in rows])
+    np.testing.assert_allclose(np.stack([by_id[row["id"]]["vector"] for row in rows]), direct,
+                               atol=1e-5)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from chromadb.config import Settings
 from langchain_chroma import Chroma
-from langchain_classic.retrievers import ContextualCompressionRetriever
+try:  # LangChain 1.x
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+except ImportError:  # LangChain 0.3, the oldest the package supports (`make test-oldest`)
+    from langchain.retrievers import ContextualCompressionRetriever  # type: ignore[no-redef]
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models import GenericFakeChatModel

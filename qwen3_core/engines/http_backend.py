@@ -7,9 +7,10 @@ no digit is lost in JSON) and reranker scores from ``/classify``. A server start
 through these same token-id routes; this client needs none of that and works with any vLLM.
 
 Several servers can share the load. Each request goes to the next server in turn; one that fails
-(connection error, timeout, 5xx) is skipped for a while, longer after each failure, and tried
-again later. Requests that fail are retried on the other servers with backoff; when every server
-fails the error names each URL with what went wrong.
+(connection error, timeout, 5xx, 429) is skipped for a while, longer after each failure, and
+tried again later. A request goes to the other servers at once; when a whole round fails it is
+retried in further rounds with exponential backoff (tenacity); when every server fails the error
+names each URL with what went wrong.
 """
 
 from __future__ import annotations
@@ -22,16 +23,27 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import numpy as np
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 from qwen3_core.models import ModelInfo
+from qwen3_core.urls import normalise_base_urls
 
-__all__ = ["HttpEngine", "ServerError", "batches", "normalise_base_urls"]
+if TYPE_CHECKING:
+    from qwen3_core.spec import EngineSpec
+
+__all__ = ["HttpEngine", "ServerError", "batches", "normalise_base_urls", "start_engine"]
 
 logger = logging.getLogger("qwen3_core")
 
@@ -52,6 +64,13 @@ SKIP_SECONDS = (2.0, 30.0)
 
 class ServerError(RuntimeError):
     """A vLLM server refused a request, or every server failed; the message says what to check."""
+
+
+class _EveryServerFailed(Exception):
+    """One round over the servers found none that answered: tenacity tries another round."""
+
+
+R = TypeVar("R", Retrying, AsyncRetrying)
 
 
 @dataclass
@@ -97,22 +116,7 @@ class _ServerPool:
             server.failures, server.skip_until = 0, 0.0
 
 
-def normalise_base_urls(base_url: str | Sequence[str]) -> list[str]:
-    """Server roots from ``base_url``: one or several ``http(s)://host:port`` (``/v1`` allowed)."""
-    urls = [base_url] if isinstance(base_url, str) else list(base_url)
-    if not urls:
-        raise ValueError("base_url is empty: give at least one vLLM server URL")
-    roots = []
-    for url in urls:
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") \
-                or not urlsplit(url).netloc:
-            raise ValueError(f"base_url {url!r} is not an http(s) URL such as http://host:8000")
-        root = url.rstrip("/")
-        roots.append(root[: -len("/v1")] if root.endswith("/v1") else root)
-    return roots
-
-
-def batches(ids: Sequence[list[int]]) -> Iterator[tuple[int, int]]:
+def batches(ids: Sequence[Sequence[int]]) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` ranges of ``ids`` within the per-request prompt and token limits."""
     start, tokens = 0, 0
     for stop, prompt in enumerate(ids):
@@ -171,20 +175,20 @@ class HttpEngine:
 
     # -- the engine interface ---------------------------------------------------------------
 
-    def embed(self, ids: Sequence[list[int]]) -> np.ndarray:
+    def embed(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embeddings of each prompt, a float32 (n, hidden) array."""
         return self._embeddings(self._run(ids))
 
-    def score_groups(self, groups: Sequence[Sequence[list[int]]]) -> list[np.ndarray]:
+    def score_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
         """P(yes) for each prompt of each group."""
         flat = [ids for group in groups for ids in group]
         return _split(self._scores(self._run(flat)), [len(g) for g in groups])
 
-    async def aembed(self, ids: Sequence[list[int]]) -> np.ndarray:
+    async def aembed(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """:meth:`embed` without blocking the event loop."""
         return self._embeddings(await self._arun(ids))
 
-    async def ascore_groups(self, groups: Sequence[Sequence[list[int]]]) -> list[np.ndarray]:
+    async def ascore_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
         """:meth:`score_groups` without blocking the event loop."""
         flat = [ids for group in groups for ids in group]
         return _split(self._scores(await self._arun(flat)), [len(g) for g in groups])
@@ -200,7 +204,7 @@ class HttpEngine:
 
     # -- batching -----------------------------------------------------------------------------
 
-    def _run(self, ids: Sequence[list[int]]) -> list[dict[str, Any]]:
+    def _run(self, ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
         ranges = list(batches(ids))
         if len(ranges) <= 1:
             return [item for start, stop in ranges for item in self._post(ids[start:stop])]
@@ -211,7 +215,7 @@ class HttpEngine:
         answers = executor.map(lambda r: self._post(ids[r[0]:r[1]]), ranges)
         return [item for answer in answers for item in answer]
 
-    async def _arun(self, ids: Sequence[list[int]]) -> list[dict[str, Any]]:
+    async def _arun(self, ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
         client = self._async_client()
         slots = asyncio.Semaphore(self._parallel)
 
@@ -235,31 +239,48 @@ class HttpEngine:
 
     # -- one request, with failover and retries -----------------------------------------------
 
-    def _payload(self, ids: Sequence[list[int]]) -> dict[str, Any]:
+    def _payload(self, ids: Sequence[Sequence[int]]) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.info.name, "input": [list(p) for p in ids]}
         if self.kind != "reranker":
             payload.update(encoding_format="base64", embed_dtype="float32", endianness="little")
         return payload
 
-    def _attempts(self) -> Iterator[tuple[_Server, float]]:
-        """``(server, seconds to wait first)`` for each try, until the rounds or time run out.
+    def _retry_policy(self, policy: type[R]) -> R:
+        """Up to ``ATTEMPT_ROUNDS`` rounds over the servers, a doubling pause between them.
 
-        Every server gets at least one try; later rounds only start within ``timeout``.
+        Later rounds only start within ``timeout``.
         """
-        deadline = time.monotonic() + self.timeout
-        for round_number in range(ATTEMPT_ROUNDS):
-            if round_number and time.monotonic() >= deadline:
-                return
-            pause = BACKOFF_SECONDS * 2 ** (round_number - 1) if round_number else 0.0
-            for server in self._pool.order():
-                yield server, pause
-                pause = 0.0
+        return policy(
+            stop=stop_after_attempt(ATTEMPT_ROUNDS) | stop_after_delay(self.timeout),
+            wait=wait_exponential(multiplier=BACKOFF_SECONDS, min=BACKOFF_SECONDS),
+            retry=retry_if_exception_type(_EveryServerFailed),
+            reraise=True,
+        )
 
-    def _post(self, ids: Sequence[list[int]]) -> list[dict[str, Any]]:
-        payload, failures = self._payload(ids), []
-        for server, pause in self._attempts():
-            if pause:
-                time.sleep(pause)
+    def _post(self, ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+        payload, failures = self._payload(ids), list[str]()
+        try:
+            for attempt in self._retry_policy(Retrying):
+                with attempt:
+                    return self._one_round(payload, failures)
+        except _EveryServerFailed:
+            pass
+        raise self._all_failed(failures)
+
+    async def _apost(self, client: httpx.AsyncClient,
+                     ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+        payload, failures = self._payload(ids), list[str]()
+        try:
+            async for attempt in self._retry_policy(AsyncRetrying):
+                with attempt:
+                    return await self._aone_round(client, payload, failures)
+        except _EveryServerFailed:
+            pass
+        raise self._all_failed(failures)
+
+    def _one_round(self, payload: dict[str, Any], failures: list[str]) -> list[dict[str, Any]]:
+        """The answer of the first server that gives one, trying each in the pool's order."""
+        for server in self._pool.order():
             try:
                 response = self._client.post(server.url + self._path, json=payload)
             except httpx.TransportError as exc:
@@ -268,14 +289,12 @@ class HttpEngine:
             data = self._accept(server, response, failures)
             if data is not None:
                 return data
-        raise self._all_failed(failures)
+        raise _EveryServerFailed
 
-    async def _apost(self, client: httpx.AsyncClient,
-                     ids: Sequence[list[int]]) -> list[dict[str, Any]]:
-        payload, failures = self._payload(ids), []
-        for server, pause in self._attempts():
-            if pause:
-                await asyncio.sleep(pause)
+    async def _aone_round(self, client: httpx.AsyncClient, payload: dict[str, Any],
+                          failures: list[str]) -> list[dict[str, Any]]:
+        """:meth:`_one_round` without blocking the event loop."""
+        for server in self._pool.order():
             try:
                 response = await client.post(server.url + self._path, json=payload)
             except httpx.TransportError as exc:
@@ -284,7 +303,7 @@ class HttpEngine:
             data = self._accept(server, response, failures)
             if data is not None:
                 return data
-        raise self._all_failed(failures)
+        raise _EveryServerFailed
 
     def _transport_failed(self, server: _Server, exc: Exception, failures: list[str]) -> None:
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -347,6 +366,12 @@ class HttpEngine:
                 "reranker's hf_overrides"
             )
         return np.asarray([item["probs"][0] for item in items], dtype=np.float32)
+
+
+def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> HttpEngine:
+    """The ``http`` backend: the model on the vLLM servers of ``spec.base_url``."""
+    return HttpEngine(spec.kind, info, list(spec.base_url), api_key=spec.api_key,
+                      timeout=spec.timeout, max_length=spec.max_length)
 
 
 def _vector(embedding: str | list[float]) -> np.ndarray:

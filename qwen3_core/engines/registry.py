@@ -12,66 +12,82 @@ import asyncio
 import atexit
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import numpy as np
+
+from qwen3_core.engines.backends import backend_names, engine_starter
 from qwen3_core.engines.devices import check_device, vllm_device_problem
 from qwen3_core.engines.dtypes import resolve_dtype
+from qwen3_core.engines.protocols import (
+    AsyncEmbeddingEngine,
+    AsyncRerankingEngine,
+    EmbeddingEngine,
+    Engine,
+    RerankingEngine,
+    TokenIds,
+)
 from qwen3_core.hardware import has_nvidia_gpu
 from qwen3_core.models import ModelInfo
 from qwen3_core.tokenization import EmbeddingPromptTokenizer, RerankPromptTokenizer
 
-__all__ = ["BACKENDS", "SharedEngine", "choose_backend", "open_engine"]
+if TYPE_CHECKING:
+    from qwen3_core.spec import EngineSpec
+
+__all__ = [
+    "BACKENDS",
+    "SharedEmbeddingEngine",
+    "SharedEngine",
+    "SharedRerankingEngine",
+    "choose_backend",
+    "open_embedding_engine",
+    "open_reranking_engine",
+]
 
 logger = logging.getLogger("qwen3_core")
 
+#: The built-in backends and ``auto``; :func:`~qwen3_core.engines.backends.register_backend`
+#: adds others.
 BACKENDS = ("auto", "vllm", "transformers", "http")
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Engine)
+P = TypeVar("P", EmbeddingPromptTokenizer, RerankPromptTokenizer)
 
 
-@dataclass
-class SharedEngine:
+class SharedEngine(Generic[E, P]):
     """An engine, its prompt tokenizer, and what makes sharing it safe."""
 
-    key: tuple
-    backend: str
-    engine: Any
-    prompts: EmbeddingPromptTokenizer | RerankPromptTokenizer
-    references: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="qwen3-engine")
-    )
+    def __init__(self, key: EngineSpec, backend: str, engine: E, prompts: P):
+        self.key = key
+        self.backend = backend
+        self.engine: E | None = engine
+        self.prompts: P = prompts
+        self.references = 0
+        self.lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="qwen3-engine")
 
-    def call(self, method: str, *args: Any) -> Any:
-        """Call an engine method, one caller at a time unless the engine is thread-safe."""
+    def _run(self, work: Callable[[E], T]) -> T:
+        """Run ``work(engine)``, one caller at a time unless the engine is thread-safe."""
         if getattr(self.engine, "thread_safe", False):
-            return getattr(self._live_engine(), method)(*args)
+            return work(self._live_engine())
         with self.lock:
-            return getattr(self._live_engine(), method)(*args)
+            return work(self._live_engine())
 
-    async def acall(self, method: str, *args: Any) -> Any:
-        """Like :meth:`call` without blocking the event loop.
-
-        Engines with native async methods (``a<method>``, the http backend) are awaited directly;
-        the others run on the engine's single worker thread.
-        """
-        native = getattr(self.engine, f"a{method}", None)
-        if native is not None:
-            return await native(*args)
+    async def _in_worker(self, work: Callable[[E], T]) -> T:
+        """Like :meth:`_run` without blocking the event loop: on the engine's worker thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.call, method, *args)
+        return await loop.run_in_executor(self.executor, self._run, work)
 
-    def _live_engine(self) -> Any:
-        if self.engine is None:
+    def _live_engine(self) -> E:
+        engine = self.engine
+        if engine is None:
             raise RuntimeError("this model has been closed")
-        return self.engine
+        return engine
 
     def release(self) -> None:
         """Drop one reference; the last one closes the engine."""
@@ -90,16 +106,48 @@ class SharedEngine:
         self.executor.shutdown(wait=False)
 
 
-_registry: dict[tuple, SharedEngine] = {}
+class SharedEmbeddingEngine(SharedEngine[EmbeddingEngine, EmbeddingPromptTokenizer]):
+    """A shared embedding engine."""
+
+    def embed(self, ids: Sequence[TokenIds]) -> np.ndarray:
+        """See :meth:`EmbeddingEngine.embed`."""
+        return self._run(lambda engine: engine.embed(ids))
+
+    async def aembed(self, ids: Sequence[TokenIds]) -> np.ndarray:
+        """:meth:`embed` without blocking the event loop."""
+        engine = self._live_engine()
+        if isinstance(engine, AsyncEmbeddingEngine):
+            return await engine.aembed(ids)
+        return await self._in_worker(lambda engine: engine.embed(ids))
+
+
+class SharedRerankingEngine(SharedEngine[RerankingEngine, RerankPromptTokenizer]):
+    """A shared reranking engine."""
+
+    def score_groups(self, groups: Sequence[Sequence[TokenIds]]) -> list[np.ndarray]:
+        """See :meth:`RerankingEngine.score_groups`."""
+        return self._run(lambda engine: engine.score_groups(groups))
+
+    async def ascore_groups(self, groups: Sequence[Sequence[TokenIds]]) -> list[np.ndarray]:
+        """:meth:`score_groups` without blocking the event loop."""
+        engine = self._live_engine()
+        if isinstance(engine, AsyncRerankingEngine):
+            return await engine.ascore_groups(groups)
+        return await self._in_worker(lambda engine: engine.score_groups(groups))
+
+
+_registry: dict[EngineSpec, SharedEngine[Any, Any]] = {}
 _registry_lock = threading.RLock()
 # One lock per engine settings, held while that engine starts: the same engine starts once
 # however many threads ask for it, and engines of different settings start side by side (the
 # registry lock is never held while a model loads).
-_starting: dict[tuple, threading.Lock] = {}
+_starting: dict[EngineSpec, threading.Lock] = {}
 
 
-def _share(key: tuple, backend: str,
-           start: Callable[[], tuple[Any, Any]]) -> tuple[SharedEngine, bool]:
+S = TypeVar("S", bound=SharedEngine[Any, Any])
+
+
+def _share(key: EngineSpec, start: Callable[[], S]) -> tuple[S, bool]:
     """One more reference to the engine of ``key``, started with ``start()`` if none runs.
 
     Returns:
@@ -107,18 +155,17 @@ def _share(key: tuple, backend: str,
     """
     while True:
         with _registry_lock:
-            shared = _registry.get(key)
-            if shared is not None:
-                shared.references += 1
-                return shared, False
+            running = _registry.get(key)
+            if running is not None:
+                running.references += 1
+                return running, False  # type: ignore[return-value]
             starting = _starting.setdefault(key, threading.Lock())
         with starting:
             with _registry_lock:
                 if key in _registry:
                     continue  # another thread started it while this one waited
-            engine, prompts = start()
-            shared = SharedEngine(key=key, backend=backend, engine=engine, prompts=prompts,
-                                  references=1)
+            shared = start()
+            shared.references = 1
             with _registry_lock:
                 _registry[key] = shared
                 _close_at_exit_before_the_engines_own_hooks()
@@ -138,7 +185,7 @@ def _close_engines_left_open() -> None:
         try:
             shared._close()
         except Exception:  # one engine's failure must not keep the others open
-            logger.exception("closing %s at exit failed", shared.key[:2])
+            logger.exception("closing %s (%s) at exit failed", shared.key.model, shared.key.kind)
 
 
 _exit_hook_registered = False
@@ -181,8 +228,9 @@ def choose_backend(backend: str, base_url: object = None,
     Raises:
         ValueError: The backend is unknown, lacks what it needs, or cannot honour ``device``.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not valid; choose one of {', '.join(BACKENDS)}")
+    names = ("auto", *backend_names())
+    if backend not in names:
+        raise ValueError(f"backend={backend!r} is not valid; choose one of {', '.join(names)}")
     check_device(device)
     if backend == "http" and not base_url:
         raise ValueError("backend='http' needs base_url, the URL (or list of URLs) of vLLM servers")
@@ -203,69 +251,57 @@ def choose_backend(backend: str, base_url: object = None,
     return "transformers", reason
 
 
-def _settings_key(engine_kwargs: dict[str, Any] | None) -> str:
-    return json.dumps(engine_kwargs or {}, sort_keys=True, default=repr)
-
-
-def _build(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
-           engine_kwargs: dict[str, Any] | None, http: dict[str, Any],
-           device: str | None) -> tuple[Any, Any]:
-    prompt_class = RerankPromptTokenizer if kind == "reranker" else EmbeddingPromptTokenizer
-    prompts = prompt_class(info.path, max_length)
-    if backend == "http":
-        from qwen3_core.engines.http_backend import HttpEngine
-
-        return HttpEngine(kind, info, max_length=max_length, **http), prompts
-    if backend == "vllm":
-        from qwen3_core.engines.vllm_backend import VllmEngine
-
-        return VllmEngine(kind, info, dtype, max_length, engine_kwargs), prompts
-    from qwen3_core.engines.transformers_backend import TransformersEngine
-
-    no_yes = (prompts.no_id, prompts.yes_id) if kind == "reranker" else None
-    engine = TransformersEngine(kind, info, dtype, max_length, engine_kwargs, no_yes_ids=no_yes,
-                                device=device)
+def _start(key: EngineSpec, info: ModelInfo) -> tuple[Engine, Any]:
+    """Start the engine ``key`` describes; returns it with its prompt tokenizer."""
+    prompts: EmbeddingPromptTokenizer | RerankPromptTokenizer
+    if key.kind == "reranker":
+        prompts = RerankPromptTokenizer(info.path, key.max_length)
+    else:
+        prompts = EmbeddingPromptTokenizer(info.path, key.max_length)
+    engine = engine_starter(key.backend)(key, info, prompts)
+    wanted = RerankingEngine if key.kind == "reranker" else EmbeddingEngine
+    if not isinstance(engine, wanted):
+        raise TypeError(f"backend {key.backend!r} returned {type(engine).__name__} for a "
+                        f"{key.kind} model, which does not implement {wanted.__name__}")
     return engine, prompts
 
 
-def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
-                engine_kwargs: dict[str, Any] | None = None,
-                http: dict[str, Any] | None = None, device: str | None = None) -> SharedEngine:
-    """Return the shared engine for these settings, starting it on first use.
+def _open(spec: EngineSpec, info: ModelInfo,
+          shared_class: type[S]) -> S:
+    chosen, why = choose_backend(spec.backend, spec.base_url, spec.device)
+    on_gpu = has_nvidia_gpu() and (spec.device is None or spec.device.startswith("cuda"))
+    dtype = resolve_dtype(spec.dtype, on_gpu)
+    for attempt in (chosen, "transformers") if spec.backend == "auto" else (chosen,):
+        key = spec.engine_key(info, attempt, dtype)
 
-    Args:
-        kind: ``"embedding"`` or ``"reranker"``.
-        info: The resolved model.
-        backend: One of :data:`BACKENDS`.
-        dtype: A dtype name (see :mod:`qwen3_core.engines.dtypes`).
-        max_length: Longest prompt in tokens.
-        engine_kwargs: Passed to the engine constructor unchanged.
-        http: ``base_url``, ``api_key`` and ``timeout`` for the http backend.
-        device: Where the model runs (see :mod:`qwen3_core.engines.devices`); None: the
-            backend's own choice.
-    """
-    http = http or {}
-    chosen, why = choose_backend(backend, http.get("base_url"), device)
-    on_gpu = has_nvidia_gpu() and (device is None or device.startswith("cuda"))
-    resolved_dtype = resolve_dtype(dtype, on_gpu)
-    for attempt in (chosen, "transformers") if backend == "auto" else (chosen,):
-        key = (kind, str(info.path), attempt, resolved_dtype, max_length,
-               _settings_key(engine_kwargs), _settings_key(http) if attempt == "http" else "",
-               device)
-
-        def start(attempt: str = attempt) -> tuple[Any, Any]:
-            return _build(kind, info, attempt, resolved_dtype, max_length, engine_kwargs, http,
-                          device)
+        def start(key: EngineSpec = key) -> S:
+            engine, prompts = _start(key, info)
+            return shared_class(key, key.backend, engine, prompts)
 
         try:
-            shared, started = _share(key, attempt, start)
+            shared, started = _share(key, start)
         except Exception as exc:
-            if attempt == "transformers" or backend != "auto":
+            if attempt == "transformers" or spec.backend != "auto":
                 raise
             logger.warning("backend='auto': vLLM failed to start for %s (%s: %s); "
                            "falling back to transformers", info.name, type(exc).__name__, exc)
             continue
-        if started and backend == "auto":
+        if started and spec.backend == "auto":
             logger.info("backend='auto' chose %s for %s: %s", attempt, info.name, why)
         return shared
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def open_embedding_engine(spec: EngineSpec, info: ModelInfo) -> SharedEmbeddingEngine:
+    """The shared embedding engine for ``spec``, started on first use.
+
+    Args:
+        spec: The settings (``spec.kind == "embedding"``).
+        info: The resolved model.
+    """
+    return _open(spec, info, SharedEmbeddingEngine)
+
+
+def open_reranking_engine(spec: EngineSpec, info: ModelInfo) -> SharedRerankingEngine:
+    """The shared reranking engine for ``spec``, started on first use."""
+    return _open(spec, info, SharedRerankingEngine)

@@ -13,7 +13,7 @@ from qwen3_core.engines.dtypes import dtype_bytes
 from qwen3_core.hardware import total_memory_bytes
 from qwen3_core.models import ModelInfo
 
-__all__ = ["GpuShare", "cpu_kv_cache_bytes", "gpu_share"]
+__all__ = ["GpuShare", "claim_gpu_share", "cpu_kv_cache_bytes", "plan_gpu_share"]
 
 _GIB = 1 << 30
 # The most of the GPU that all engines of this process together ask for.
@@ -22,7 +22,7 @@ _GPU_CEILING = 0.9
 _BATCH_TOKENS_CPU = 65536
 _BATCH_TOKENS_GPU = 262144
 
-_claims_lock = threading.Lock()
+_claims_lock = threading.RLock()
 _gpu_claims: dict[int, float] = {}
 
 
@@ -40,22 +40,24 @@ def cpu_kv_cache_bytes(info: ModelInfo, dtype: str, max_model_len: int) -> int:
 
 
 class GpuShare:
-    """A fraction of the GPU claimed by one engine of this process; ``release()`` gives it back."""
+    """A fraction of the GPU claimed by one engine of this process; ``release()`` gives it back.
+
+    Made by :func:`claim_gpu_share` (planning alone, :func:`plan_gpu_share`, claims nothing).
+    """
 
     def __init__(self, fraction: float, kv_cache_bytes: int):
         self.fraction = fraction
         self.kv_cache_bytes = kv_cache_bytes
-        with _claims_lock:
-            _gpu_claims[id(self)] = fraction
 
     def release(self) -> None:
-        """Give the claimed GPU memory back (the engine closed, or a server holds it)."""
+        """Give the claimed GPU memory back (the engine closed)."""
         with _claims_lock:
             _gpu_claims.pop(id(self), None)
 
 
-def gpu_share(info: ModelInfo, dtype: str, max_model_len: int, total_bytes: int) -> GpuShare:
-    """Claim what the model needs of a GPU with ``total_bytes`` of memory.
+def plan_gpu_share(info: ModelInfo, dtype: str, max_model_len: int,
+                   total_bytes: int) -> GpuShare:
+    """What the model needs of a GPU with ``total_bytes`` of memory; claims nothing.
 
     The weights (the official checkpoints are stored in bf16), an activation margin and a KV
     cache of up to a fifth of the GPU; whatever other engines in this process already claimed
@@ -77,3 +79,15 @@ def gpu_share(info: ModelInfo, dtype: str, max_model_len: int, total_bytes: int)
         )
     fraction = min((weights + margin + kv) / total_bytes, _GPU_CEILING)
     return GpuShare(round(fraction, 4), kv)
+
+
+def claim_gpu_share(info: ModelInfo, dtype: str, max_model_len: int,
+                    total_bytes: int) -> GpuShare:
+    """Plan and claim the model's share in one step; the engine releases it when it closes.
+
+    One step, so two engines starting together never both count the same free memory.
+    """
+    with _claims_lock:
+        share = plan_gpu_share(info, dtype, max_model_len, total_bytes)
+        _gpu_claims[id(share)] = share.fraction
+    return share

@@ -14,15 +14,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.hardware import has_nvidia_gpu
 from qwen3_core.models import ModelInfo
+from qwen3_core.tokenization import RerankPromptTokenizer
 
-__all__ = ["TransformersEngine"]
+if TYPE_CHECKING:
+    from qwen3_core.spec import EngineSpec
+
+__all__ = ["TransformersEngine", "start_engine"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +93,9 @@ class TransformersEngine:
             # Keep only the two rows of the output layer the score uses, in float32.
             head = full.get_output_embeddings().weight[list(no_yes_ids)].detach().float()
             self._head = head.to(self.device)
-            self._backbone = full.get_decoder()
+            # The backbone under the LM head (``get_decoder()`` is None for Qwen3 on
+            # transformers 4.56, the oldest version supported).
+            self._backbone = full.base_model
             del full
         else:
             self._backbone = AutoModel.from_pretrained(info.path, **load_kwargs)
@@ -99,7 +105,7 @@ class TransformersEngine:
 
     # -- public engine interface -------------------------------------------------------------
 
-    def embed(self, ids: Sequence[list[int]]) -> np.ndarray:
+    def embed(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Last-token hidden states of each prompt, as a float32 (n, hidden) array."""
         out = np.empty((len(ids), self._backbone.config.hidden_size), dtype=np.float32)
         with self._torch.inference_mode():
@@ -108,10 +114,10 @@ class TransformersEngine:
                 out[batch] = hidden.float().cpu().numpy()
         return out
 
-    def score_groups(self, groups: Sequence[Sequence[list[int]]]) -> list[np.ndarray]:
+    def score_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
         """P(yes) for each prompt of each group (the candidates of one query)."""
         with self._torch.inference_mode():
-            return [self._score_group(list(group)) for group in groups]
+            return [self._score_group(group) for group in groups]
 
     def close(self) -> None:
         """Drop the model, so its memory is freed."""
@@ -120,13 +126,13 @@ class TransformersEngine:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _score_group(self, group: list[list[int]]) -> np.ndarray:
+    def _score_group(self, group: Sequence[Sequence[int]]) -> np.ndarray:
         scores = np.empty(len(group), dtype=np.float32)
         if not group:
             return scores
         shared = _common_prefix_length(group)
         if len(group) >= 2 and shared >= _MIN_SHARED_PREFIX:
-            prefix_cache = self._prefix_cache(group[0][:shared])
+            prefix_cache = self._prefix_cache(list(group[0][:shared]))
             tails = [ids[shared:] for ids in group]
             for batch in _length_sorted_batches(tails, self._budget):
                 hidden = self._last_hidden([tails[i] for i in batch], prefix_cache, shared)
@@ -147,7 +153,8 @@ class TransformersEngine:
         cache = out.past_key_values
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _last_hidden(self, rows: list[list[int]], prefix_cache=None, prefix_length: int = 0):
+    def _last_hidden(self, rows: Sequence[Sequence[int]], prefix_cache=None,
+                     prefix_length: int = 0):
         """Hidden state at each row's last real token; rows are right-padded to one length."""
         torch = self._torch
         from transformers import DynamicCache
@@ -179,12 +186,20 @@ class TransformersEngine:
         return hidden[torch.arange(len(rows), device=self.device), lengths - 1]
 
 
-def _common_prefix_length(rows: Sequence[list[int]]) -> int:
+def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> TransformersEngine:
+    """The ``transformers`` backend: the model in this process with PyTorch."""
+    no_yes = (prompts.no_id, prompts.yes_id) if isinstance(prompts, RerankPromptTokenizer) \
+        else None
+    return TransformersEngine(spec.kind, info, spec.dtype, spec.max_length,
+                              dict(spec.engine_kwargs), no_yes_ids=no_yes, device=spec.device)
+
+
+def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     """Length of the prefix all rows share, leaving each row at least one token of its own."""
-    return min(len(os.path.commonprefix(list(rows))), min(len(r) for r in rows) - 1)
+    return min(len(os.path.commonprefix([list(r) for r in rows])), min(len(r) for r in rows) - 1)
 
 
-def _length_sorted_batches(rows: Sequence[list[int]], budget: int) -> Iterator[list[int]]:
+def _length_sorted_batches(rows: Sequence[Sequence[int]], budget: int) -> Iterator[list[int]]:
     """Indices of ``rows``, longest first, in batches of at most ``budget`` padded tokens."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
     batch: list[int] = []

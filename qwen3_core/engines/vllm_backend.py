@@ -6,22 +6,26 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.engines.engine_reaper import EngineReaper, child_processes
-from qwen3_core.engines.sizing import cpu_kv_cache_bytes, gpu_share
+from qwen3_core.engines.sizing import GpuShare, claim_gpu_share, cpu_kv_cache_bytes, plan_gpu_share
 from qwen3_core.engines.spawn_safety import main_script_kept_out_of_children
 from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu, usable_cpu_count
 from qwen3_core.models import ModelInfo
+
+if TYPE_CHECKING:
+    from qwen3_core.spec import EngineSpec
 
 __all__ = [
     "EMBEDDING_HF_OVERRIDES",
     "RERANKER_HF_OVERRIDES",
     "VllmEngine",
     "engine_environment",
+    "start_engine",
     "vllm_cpu_environment",
     "vllm_engine_args",
 ]
@@ -58,7 +62,11 @@ _MISSING_VLLM = (
 
 
 def vllm_engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) -> dict[str, Any]:
-    """The arguments ``vllm.LLM`` (and the equivalent server flags) need for one model."""
+    """The arguments ``vllm.LLM`` (and the equivalent server flags) need for one model.
+
+    Pure: on a GPU the memory share is planned from what this process's engines hold now, and
+    claimed only by the engine that starts (:class:`VllmEngine`).
+    """
     on_gpu = has_nvidia_gpu()
     resolved = resolve_dtype(dtype, on_gpu)
     args: dict[str, Any] = {
@@ -72,10 +80,9 @@ def vllm_engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) ->
     overrides = RERANKER_HF_OVERRIDES if kind == "reranker" else EMBEDDING_HF_OVERRIDES
     args["hf_overrides"] = dict(overrides)
     if on_gpu and gpu_total_memory_bytes():
-        share = gpu_share(info, resolved, max_length, gpu_total_memory_bytes())
+        share = plan_gpu_share(info, resolved, max_length, gpu_total_memory_bytes())
         args["gpu_memory_utilization"] = share.fraction
         args["kv_cache_memory_bytes"] = share.kv_cache_bytes
-        args["_gpu_share"] = share
     elif not on_gpu:
         args["block_size"] = _CPU_BLOCK_SIZE
         args["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(info, resolved, max_length)
@@ -143,7 +150,13 @@ class VllmEngine:
         except ImportError as exc:
             raise ImportError(_MISSING_VLLM) from exc
         args = vllm_engine_args(kind, info, dtype, max_length)
-        self._gpu_share = args.pop("_gpu_share", None)
+        self._gpu_share: GpuShare | None = None
+        if "gpu_memory_utilization" in args:
+            # Claimed for as long as this engine runs, so the next engine plans around it.
+            self._gpu_share = claim_gpu_share(info, args["dtype"], max_length,
+                                              gpu_total_memory_bytes())
+            args["gpu_memory_utilization"] = self._gpu_share.fraction
+            args["kv_cache_memory_bytes"] = self._gpu_share.kv_cache_bytes
         args.update(engine_kwargs or {})
         self.kind = kind
         self.dtype = args["dtype"]
@@ -152,23 +165,28 @@ class VllmEngine:
         try:
             before = child_processes()
             with engine_environment(), main_script_kept_out_of_children():
-                self._llm = vllm.LLM(**args)
+                self._llm: Any = vllm.LLM(**args)
             self._reaper = EngineReaper(child_processes() - before)
         except BaseException:
             self._release_share()
             raise
 
-    def embed(self, ids: Sequence[list[int]]) -> np.ndarray:
+    def embed(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Last-token hidden states of each prompt, as a float32 (n, hidden) array."""
-        outputs = self._llm.embed(_token_prompts(ids), use_tqdm=False)
+        outputs = self._live().embed(_token_prompts(ids), use_tqdm=False)
         return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
 
-    def score_groups(self, groups: Sequence[Sequence[list[int]]]) -> list[np.ndarray]:
+    def score_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
         """P(yes) for each prompt of each group; one engine call for all of them."""
         flat = [ids for group in groups for ids in group]
-        outputs = self._llm.classify(_token_prompts(flat), use_tqdm=False)
+        outputs = self._live().classify(_token_prompts(flat), use_tqdm=False)
         probs = np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float32)
         return _split(probs, [len(g) for g in groups])
+
+    def _live(self) -> Any:
+        if self._llm is None:
+            raise RuntimeError("this vLLM engine has been closed")
+        return self._llm
 
     def close(self) -> None:
         """Shut the engine processes down and give back what the engine claimed."""
@@ -188,7 +206,12 @@ class VllmEngine:
             self._gpu_share = None
 
 
-def _token_prompts(ids: Sequence[list[int]]) -> list[dict[str, list[int]]]:
+def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> VllmEngine:
+    """The ``vllm`` backend: an in-process ``vllm.LLM`` for ``spec``."""
+    return VllmEngine(spec.kind, info, spec.dtype, spec.max_length, dict(spec.engine_kwargs))
+
+
+def _token_prompts(ids: Sequence[Sequence[int]]) -> list[dict[str, list[int]]]:
     return [{"prompt_token_ids": list(i)} for i in ids]
 
 

@@ -116,7 +116,7 @@ def _train_tokenizer(vocab_size: int):
 
 def _save_tokenizer(tok, directory: Path, *, append_end_of_text: bool) -> None:
     from tokenizers import processors
-    from transformers import Qwen2TokenizerFast
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # lazy in 5.x
 
     if append_end_of_text:
         eos_id = tok.token_to_id("<|endoftext|>")

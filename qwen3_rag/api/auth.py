@@ -25,8 +25,10 @@ def server_keys(cli_keys: Sequence[str] | str | None) -> list[str]:
     """
     if isinstance(cli_keys, str):
         cli_keys = [cli_keys]
-    keys = [key for key in (cli_keys or [os.environ.get("VLLM_API_KEY")]) if key]
-    return keys
+    if cli_keys:
+        return [key for key in cli_keys if key]
+    from_environment = os.environ.get("VLLM_API_KEY")
+    return [from_environment] if from_environment else []
 
 
 class KeyCheck:
