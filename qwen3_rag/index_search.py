@@ -114,10 +114,13 @@ def run_index(args: argparse.Namespace) -> int:
         try:
             store.require_settings(vector_settings(embedder.model, embedder.max_length))
             with indexing_progress(status) as progress:
-                task = progress.add_task("indexing", total=reader.total())
+                total = reader.total()
+                task = progress.add_task("indexing", total=total)
                 counts = index_records(reader, store, embedder.embed_documents, chunker,
                                        batch_size=args.batch_size,
                                        on_records=lambda n: progress.advance(task, n))
+                # Skipped records never reach the store, but they are done with too.
+                progress.update(task, completed=total)
         except (CorpusError, ValueError, OSError) as exc:
             raise AppError(str(exc)) from exc
         seconds = time.monotonic() - started

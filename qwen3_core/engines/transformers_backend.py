@@ -95,7 +95,7 @@ class TransformersEngine:
             self._head = head.to(self.device)
             # The backbone under the LM head (``get_decoder()`` is None for Qwen3 on
             # transformers 4.56, the oldest version supported).
-            self._backbone = full.base_model
+            self._backbone: Any = full.base_model
             del full
         else:
             self._backbone = AutoModel.from_pretrained(info.path, **load_kwargs)
