@@ -8,6 +8,7 @@ with ranx, compared pairwise with a paired test, and reported as a table, JSON a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -134,12 +135,11 @@ def _model_args(args: argparse.Namespace, kind: str, url: str | None) -> argpars
     return argparse.Namespace(**{**values, "backend": backend})
 
 
-def _label(model: str, url: str | None, others: Sequence[str]) -> str:
+def _label(model: str, others: Sequence[str]) -> str:
     """A short name: the last part of the id or path, the full one where two would clash."""
     short = Path(model.rstrip("/")).name or model
-    if sum(Path(o.rstrip("/")).name == short for o in others) > 1:
-        short = model
-    return f"{short} @ {url}" if url else short
+    clashes = {o for o in others if (Path(o.rstrip("/")).name or o) == short}
+    return model if len(clashes) > 1 else short
 
 
 def _defaults_missing() -> str | None:
@@ -191,7 +191,7 @@ def _systems(args: argparse.Namespace,
                   str(models.reranker): "tiny random reranker"}
         return embeddings, rerankers, labels, True
     names = [m for m, _ in embeddings] + [m for m, _ in rerankers]
-    labels = {m: _label(m, None, names) for m in names}
+    labels = {m: _label(m, names) for m in names}
     return embeddings, rerankers, labels, False
 
 
@@ -289,6 +289,9 @@ def run(args: argparse.Namespace) -> int:
     from qwen3_rag.store import cache_dir
 
     started = time.perf_counter()
+    missing = [name for name in ("ranx", "matplotlib") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise AppError(f"{' and '.join(missing)} not installed: pip install 'qwen3-rag[eval]'")
     test_set = _load(args)  # before any model loads: a bad file fails in a second
     status = make_console(stderr=True)
     status.print(escape(f"Test set {test_set.name}: {len(test_set.passages)} passages, "

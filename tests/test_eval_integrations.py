@@ -9,12 +9,12 @@ from __future__ import annotations
 import chromadb
 import numpy as np
 import pytest
+import reference
 from chromadb.config import Settings
 from langchain_chroma import Chroma
 from langchain_classic.retrievers import ContextualCompressionRetriever
 from langchain_core.documents import Document
 
-import reference
 from qwen3_rag.evaluation import TestSet, evaluate_retrievers
 
 PASSAGES = {

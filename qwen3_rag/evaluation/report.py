@@ -160,9 +160,10 @@ class EvaluationReport:
                        ncol=1 if len(self.systems) < 4 else 2, frameon=False)
         names = [letters[s.name] for s in self.systems]
         rows = range(len(self.systems))
-        latency.barh([r + 0.2 for r in rows], [s.latency_ms["p50"] for s in self.systems],
+        # The y axis is inverted below (system a on top), so p50 sits above p95.
+        latency.barh([r - 0.2 for r in rows], [s.latency_ms["p50"] for s in self.systems],
                      0.4, label="p50")
-        latency.barh([r - 0.2 for r in rows], [s.latency_ms["p95"] for s in self.systems],
+        latency.barh([r + 0.2 for r in rows], [s.latency_ms["p95"] for s in self.systems],
                      0.4, label="p95")
         latency.set_yticks(list(rows), names)
         latency.invert_yaxis()
