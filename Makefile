@@ -15,7 +15,7 @@ CURRENT_LLAMA_INDEX := "setuptools>=80.9,<81" "llama-index-core>=0.14,<0.15" \
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast test-oldest lint bench clean
 
 install: $(STAMP)
 
@@ -42,7 +42,7 @@ endif
 demo: install
 	$(VENV)/bin/qwen3-rag demo $(ARGS)
 
-test: install $(CHROMIUM) lint
+test: install $(CHROMIUM) lint test-oldest
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # pyflakes, pycodestyle, import order and Google-style docstrings on the packages, then their
@@ -56,6 +56,35 @@ lint: install
 test-fast: install
 	$(PY) -m pytest -q --fast $(PYTEST_ARGS)
 
+# The integration tests again in a second environment at the oldest versions pyproject allows
+# (uv takes the lowest version of each direct requirement), on the transformers backend; vLLM is
+# left out and torch is the main environment's (the one CPU build at hand). Package sources are
+# pip's own configuration, which uv does not read.
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+OLDEST_TESTS := tests/test_core_*.py tests/test_langchain_*.py tests/test_llama_index_*.py \
+	tests/test_engine_spec.py tests/test_toy_backend.py
+
+$(OLDEST_STAMP): pyproject.toml Makefile $(STAMP)
+	$(VENV)/bin/uv venv -q --allow-existing -p $(PYTHON) $(OLDEST)
+	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(OLDEST)/overrides.txt
+	sources=""; \
+	for url in $$($(PIP) config get global.extra-index-url 2>/dev/null); do \
+		sources="$$sources --extra-index-url $$url"; done; \
+	for url in $$($(PIP) config get global.find-links 2>/dev/null); do \
+		sources="$$sources --find-links $$url"; done; \
+	VIRTUAL_ENV=$(OLDEST) $(VENV)/bin/uv pip install -q --resolution lowest-direct \
+		--index-strategy unsafe-best-match $$sources --override $(OLDEST)/overrides.txt \
+		-e ".[transformers,langchain,llamaindex,app]" "pytest>=8" "pytest-asyncio>=0.24" \
+		"langchain>=0.3,<0.4" "langchain-tests>=0.3.2,<0.4"
+	touch $@
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -q --fast -p no:cacheprovider $(OLDEST_TESTS)
+	@echo "make test-oldest: passed on $$(VIRTUAL_ENV=$(OLDEST) $(VENV)/bin/uv pip list 2>/dev/null \
+		| grep -E '^(langchain-core|llama-index-core|chromadb|pydantic|transformers|numpy) ' \
+		| tr -s ' ' | tr '\n' ',' | sed 's/,$$//')"
+
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-wqy-zenhei
@@ -65,4 +94,4 @@ bench: install
 	$(PY) -m bench.run --output docs $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(OLDEST) .pytest_cache build *.egg-info
