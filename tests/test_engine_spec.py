@@ -129,3 +129,18 @@ def test_positional_arguments_after_the_first_still_work_with_a_warning(tiny_mod
             assert reranker.score(query, documents, "Find rivers") == expected
         with pytest.raises(TypeError, match="both by position and by keyword"):
             reranker.rerank(query, documents, 1, top_n=1)
+
+
+def test_the_old_open_engine_still_works_with_a_deprecation_warning(tiny_models):
+    from qwen3_core.engines import open_engine
+    from qwen3_core.models import resolve_model
+
+    info = resolve_model(tiny_models.reranker)
+    with pytest.warns(DeprecationWarning, match="build an EngineSpec"):
+        shared = open_engine("reranker", info, "transformers", "float32", 512)
+    try:
+        with Qwen3Reranker(tiny_models.reranker, backend="transformers", dtype="float32",
+                           max_length=512) as reranker:
+            assert reranker._engine() is shared
+    finally:
+        shared.release()

@@ -16,6 +16,7 @@ from qwen3_core.engines.registry import (
     SharedEngine,
     SharedRerankingEngine,
     choose_backend,
+    open_engine,
 )
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "SharedRerankingEngine",
     "backend_names",
     "choose_backend",
+    "open_engine",
     "register_backend",
 ]

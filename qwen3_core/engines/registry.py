@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from qwen3_core.defaults import DEFAULT_TIMEOUT
 from qwen3_core.engines.backends import backend_names, engine_starter
 from qwen3_core.engines.devices import check_device, vllm_device_problem
 from qwen3_core.engines.dtypes import resolve_dtype
@@ -45,6 +46,7 @@ __all__ = [
     "SharedRerankingEngine",
     "choose_backend",
     "open_embedding_engine",
+    "open_engine",
     "open_reranking_engine",
 ]
 
@@ -305,3 +307,30 @@ def open_embedding_engine(spec: EngineSpec, info: ModelInfo) -> SharedEmbeddingE
 def open_reranking_engine(spec: EngineSpec, info: ModelInfo) -> SharedRerankingEngine:
     """The shared reranking engine for ``spec``, started on first use."""
     return _open(spec, info, SharedRerankingEngine)
+
+
+def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
+                engine_kwargs: dict[str, Any] | None = None,
+                http: dict[str, Any] | None = None,
+                device: str | None = None) -> SharedEngine[Any, Any]:
+    """Deprecated: the shared engine for these settings (the API before ``EngineSpec``).
+
+    Build an :class:`~qwen3_core.EngineSpec` and call :func:`open_embedding_engine` or
+    :func:`open_reranking_engine` instead.
+    """
+    import warnings
+
+    from qwen3_core.spec import EngineSpec
+
+    warnings.warn("qwen3_core.engines.open_engine is deprecated; build an EngineSpec and call "
+                  "open_embedding_engine or open_reranking_engine", DeprecationWarning,
+                  stacklevel=2)
+    http = http or {}
+    spec = EngineSpec.build(
+        "reranker" if kind == "reranker" else "embedding", info.path, backend=backend,
+        dtype=dtype, max_length=max_length, engine_kwargs=engine_kwargs,
+        base_url=http.get("base_url"), api_key=http.get("api_key"),
+        timeout=http.get("timeout", DEFAULT_TIMEOUT), device=device)
+    if spec.kind == "reranker":
+        return open_reranking_engine(spec, info)
+    return open_embedding_engine(spec, info)
