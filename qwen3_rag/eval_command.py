@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -135,11 +136,25 @@ def _model_args(args: argparse.Namespace, kind: str, url: str | None) -> argpars
     return argparse.Namespace(**{**values, "backend": backend})
 
 
-def _label(model: str, others: Sequence[str]) -> str:
-    """A short name: the last part of the id or path, the full one where two would clash."""
-    short = Path(model.rstrip("/")).name or model
-    clashes = {o for o in others if (Path(o.rstrip("/")).name or o) == short}
-    return model if len(clashes) > 1 else short
+def _labels(models: Sequence[str]) -> dict[str, str]:
+    """Short names: the fewest trailing parts of each id or path that tell them apart.
+
+    ``Qwen/Qwen3-Embedding-4B`` is ``Qwen3-Embedding-4B``; ``/a/v1/model`` and ``/a/v2/model``
+    are ``v1/model`` and ``v2/model``.
+    """
+    unique = list(dict.fromkeys(models))
+    parts = {model: [p for p in model.replace("\\", "/").split("/") if p] or [model]
+             for model in unique}
+    depth = dict.fromkeys(unique, 1)
+    while True:
+        labels = {model: "/".join(parts[model][-depth[model]:]) for model in unique}
+        seen = Counter(labels.values())
+        clashing = [model for model in unique if seen[labels[model]] > 1]
+        deeper = [model for model in clashing if depth[model] < len(parts[model])]
+        if not deeper:  # told apart, or as far as the names go: those left show in full
+            return {model: model if model in clashing else labels[model] for model in unique}
+        for model in deeper:
+            depth[model] += 1
 
 
 def _defaults_missing() -> str | None:
@@ -190,9 +205,7 @@ def _systems(args: argparse.Namespace,
         labels = {str(models.embedding): "tiny random embedding",
                   str(models.reranker): "tiny random reranker"}
         return embeddings, rerankers, labels, True
-    names = [m for m, _ in embeddings] + [m for m, _ in rerankers]
-    labels = {m: _label(m, names) for m in names}
-    return embeddings, rerankers, labels, False
+    return embeddings, rerankers, _labels([m for m, _ in embeddings + rerankers]), False
 
 
 def _name(spec: ModelSpec, labels: dict[str, str]) -> str:

@@ -39,3 +39,16 @@ def test_bad_values_are_refused_by_the_parser(capsys, arguments, words):
         main(["eval", *arguments])
     assert exit_.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_systems_are_named_by_the_fewest_parts_that_tell_them_apart():
+    from qwen3_rag.eval_command import _labels
+
+    assert _labels(["Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Embedding-4B"]) == {
+        "Qwen/Qwen3-Embedding-0.6B": "Qwen3-Embedding-0.6B",
+        "Qwen/Qwen3-Embedding-4B": "Qwen3-Embedding-4B"}
+    assert _labels(["/m/v1/embedding", "/m/v2/embedding", "/m/v1/reranker"]) == {
+        "/m/v1/embedding": "v1/embedding", "/m/v2/embedding": "v2/embedding",
+        "/m/v1/reranker": "reranker"}
+    # Names that no trailing part tells apart are shown in full.
+    assert _labels(["a/model", "/a/model"]) == {"a/model": "a/model", "/a/model": "/a/model"}
