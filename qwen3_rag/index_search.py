@@ -20,6 +20,7 @@ from qwen3_rag.loading import (
     positive_int,
 )
 from qwen3_rag.passages import Chunker
+from qwen3_rag.ray_command import LOCAL, run_ray_index
 from qwen3_rag.render import make_console, results_table
 from qwen3_rag.store import (
     collection_sizes,
@@ -56,7 +57,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                         help="index the good records and list the bad ones, instead of "
                              "stopping at the first")
     cluster = parser.add_argument_group("cluster (extra `ray`)")
-    cluster.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+    cluster.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
                          help="embed on a Ray cluster (after the paths): ADDRESS of its head, "
                               "e.g. 10.0.0.1:6379 or auto; alone, a Ray started on this "
                               "machine. Needs --chroma-url or --parquet")
@@ -104,8 +105,6 @@ def run_index(args: argparse.Namespace) -> int:
                        f"(looked for {', '.join(SUFFIXES)} files)")
     reader = CorpusReader(files, skip_bad=args.skip_bad)
     if args.ray is not None or args.parquet is not None:
-        from qwen3_rag.ray_command import run_ray_index
-
         return run_ray_index(args, reader, chunker)
     status = make_console(stderr=True)
     with load_embedder(args) as embedder:

@@ -183,14 +183,18 @@ def index_dataset(dataset: Any, *, embedding_model: str, chroma_url: str | None 
         The counts (for Parquet, every passage is embedded).
 
     Raises:
-        ValueError: Neither or both of ``chroma_url`` and ``parquet_dir``; a collection built
-            with other settings.
+        ValueError: Neither or both of ``chroma_url`` and ``parquet_dir``; no ``id`` or
+            ``text`` column; a collection built with other settings.
     """
     if (chroma_url is None) == (parquet_dir is None):
         raise ValueError("give exactly one of chroma_url (a Chroma server) or parquet_dir")
     if num_actors < 1 or batch_size < 1:
         raise ValueError(f"num_actors and batch_size must be at least 1, got {num_actors} "
                          f"and {batch_size}")
+    columns = list(getattr(dataset.schema(), "names", None) or [])
+    if not {"id", "text"} <= set(columns):
+        raise ValueError(f"the dataset needs columns 'id' and 'text'; it has "
+                         f"{', '.join(map(repr, columns)) or 'none'}")
     options = dict(embedder_options or {})
     target = _Target(embedding_model, options, chroma_url, collection or "qwen3-rag")
     if chroma_url:

@@ -211,6 +211,9 @@ def test_index_dataset_takes_a_ray_dataset_and_writes_parquet(ray_cluster, tiny_
             for n in range(40)]
     ray.init(address=ray_cluster[0])
     try:
+        with pytest.raises(ValueError, match="needs columns 'id' and 'text'; it has 'body'"):
+            index_dataset(ray.data.from_items([{"body": "no id"}]), embedding_model=str(
+                tiny_models.embedding), parquet_dir=str(tmp_path / "never"))
         counts = index_dataset(ray.data.from_items(rows), embedding_model=str(
             tiny_models.embedding), parquet_dir=str(tmp_path / "out"), num_actors=2,
             batch_size=8, embedder_options={"backend": "transformers", "dtype": "float32"})
