@@ -82,6 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "defaults cannot be loaded)")
     parser.add_argument("--k", type=positive_int, default=100,
                         help="candidates recalled per query and reranked (default 100)")
+    parser.add_argument("--instruction", default=None,
+                        help="task instruction for both models, e.g. 'Given a scientific claim, "
+                             "retrieve documents that support or refute it' (default: the "
+                             "model cards')")
     parser.add_argument("--stat-test", default="student", choices=STAT_TESTS,
                         help="paired test between systems: student (t-test), fisher "
                              "(randomization) or tukey (default student)")
@@ -247,7 +251,8 @@ def _stage_one(args: argparse.Namespace, spec: ModelSpec, test_set: TestSet, nam
                                 f"{len(test_set.passages) - added} reused from Chroma "
                                 f"collection {store.name}"))
         ranking, texts = _query_bar(status, f"recall  {name}", len(test_set.queries),
-                                    partial(recall, store, embedder, test_set, args.k, name))
+                                    partial(recall, store, embedder, test_set, args.k, name,
+                                            instruction=args.instruction))
     found = {pid for ids in ranking.ids.values() for pid in ids}
     if not found & set(test_set.passages):
         raise AppError(f"collection {store.name!r} returned no passage id of {test_set.name!r} "
@@ -279,7 +284,8 @@ def _evaluate(args: argparse.Namespace, test_set: TestSet, status: Console
                 name = f"{_name(spec, labels)} + {_name(reranker_spec, labels)}"
                 second[spec, reranker_spec] = _query_bar(
                     status, f"rerank  {name}", len(test_set.queries),
-                    partial(rerank, candidates, texts, reranker, test_set, name))
+                    partial(rerank, candidates, texts, reranker, test_set, name,
+                            instruction=args.instruction))
     rankings = []
     for spec in embeddings:  # each embedding model, then its reranked versions, together
         rankings.append(first[spec][0])
@@ -311,7 +317,8 @@ def run(args: argparse.Namespace) -> int:
                         f"{len(test_set.queries)} queries with judgements"))
     rankings, random_weights = _evaluate(args, test_set, status)
     report = evaluate_rankings(test_set, rankings, stat_test=args.stat_test, max_p=args.max_p,
-                               random_weights=random_weights, notes={"k": args.k})
+                               random_weights=random_weights,
+                               notes={"k": args.k, "instruction": args.instruction})
     output = args.output or cache_dir() / "eval" / test_set.name
     output.mkdir(parents=True, exist_ok=True)
     data = report.to_json()

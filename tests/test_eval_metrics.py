@@ -138,3 +138,42 @@ def test_systems_must_answer_every_query_and_have_distinct_names():
         score_rankings(QRELS, [Ranking("s", SYSTEM, SECONDS), Ranking("s", SYSTEM, SECONDS)])
     with pytest.raises(ValueError, match="valid: student, fisher, tukey"):
         paired_tests(QRELS, [Ranking("s", SYSTEM, SECONDS)], stat_test="wilcoxon")
+
+
+def test_the_instruction_reaches_both_models_only_when_given():
+    from qwen3_rag.evaluation.pipeline import recall
+    from qwen3_rag.store import Hit
+
+    calls = []
+
+    class Embedder:
+        model = "recording"
+
+        def embed_queries(self, queries, instruction=None):
+            calls.append(("embed", instruction))
+            return [[1.0, 0.0]]
+
+    class Store:
+        name = "stub"
+
+        def count(self):
+            return 2
+
+        def query(self, vector, k):
+            return [Hit("p1", "passage 1", 0.9), Hit("p3", "passage 3", 0.5)][:k]
+
+    class Reranker:
+        def rerank(self, query, documents, **options):
+            calls.append(("rerank", options))
+            return [SimpleNamespace(index=i) for i in reversed(range(len(documents)))]
+
+    test_set = _test_set()
+    first, texts = recall(Store(), Embedder(), test_set, 5, "recall", instruction="Find tea")
+    assert first.ids["q1"] == ["p1", "p3"] and texts["q1"] == ["passage 1", "passage 3"]
+    second = rerank(first, texts, Reranker(), test_set, "rerank", instruction="Find tea")
+    assert second.ids["q1"] == ["p3", "p1"]
+    rerank(first, texts, Reranker(), test_set, "plain")
+    # Each of the three stages: a warm-up call, then one call per query (three queries).
+    assert calls == ([("embed", "Find tea")] * 4
+                     + [("rerank", {"top_n": None, "instruction": "Find tea"})] * 4
+                     + [("rerank", {"top_n": None})] * 4)

@@ -28,9 +28,12 @@ RECORD_ID_KEY = "record_id"
 class Reranks(Protocol):
     """What stage 2 needs: :class:`qwen3_core.Qwen3Reranker` or anything ranking like it."""
 
-    def rerank(self, query: str, documents: Sequence[str], *,
-               top_n: int | None = None) -> Sequence[Any]:
-        """Results best first, each with ``.index``: the position in ``documents``."""
+    def rerank(self, query: str, documents: Sequence[str], *, top_n: int | None = None,
+               instruction: str | None = None) -> Sequence[Any]:
+        """Results best first, each with ``.index``: the position in ``documents``.
+
+        ``instruction`` is passed only when one was given, so a stand-in may leave it out.
+        """
 
 
 def collection_name(test_set: TestSet, model: str, embedding_size: int, max_length: int) -> str:
@@ -59,7 +62,8 @@ def index_passages(store: VectorStore, test_set: TestSet, embed: Callable[[list[
 
 
 def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: str,
-           on_progress: Progress | None = None) -> tuple[Ranking, dict[str, list[str]]]:
+           on_progress: Progress | None = None, instruction: str | None = None,
+           ) -> tuple[Ranking, dict[str, list[str]]]:
     """Stage 1: each query's ``k`` nearest passages, timed query by query.
 
     Args:
@@ -69,6 +73,7 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
         k: Candidates per query (at most the passages stored).
         name: The system's name in reports.
         on_progress: Called with 1 after each query.
+        instruction: Task instruction for the queries; the model's default when None.
 
     One untimed query first keeps the model's warm-up out of the latencies.
 
@@ -81,10 +86,11 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
     ids: dict[str, list[str]] = {}
     texts: dict[str, list[str]] = {}
     seconds: dict[str, float] = {}
-    embedder.embed_queries(["warm-up"])  # a first call's one-off costs are no query's latency
+    # A first call's one-off costs are no query's latency.
+    embedder.embed_queries(["warm-up"], instruction=instruction)
     for query_id, query in test_set.queries.items():
         started = time.perf_counter()
-        hits = store.query(embedder.embed_queries([query])[0], k)
+        hits = store.query(embedder.embed_queries([query], instruction=instruction)[0], k)
         seconds[query_id] = time.perf_counter() - started
         # A record `qwen3-rag index` cut into pieces is stored as <id>#0, <id>#1, ... with
         # its own id in `record_id`; the passage counts at its best piece's rank.
@@ -98,7 +104,8 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
 
 
 def rerank(candidates: Ranking, texts: dict[str, list[str]], reranker: Reranks,
-           test_set: TestSet, name: str, on_progress: Progress | None = None) -> Ranking:
+           test_set: TestSet, name: str, on_progress: Progress | None = None,
+           instruction: str | None = None) -> Ranking:
     """Stage 2: every query's stage-1 candidates reordered by ``reranker``.
 
     The latency of each query is stage 1's plus the reranking, what a user of both waits for;
@@ -106,13 +113,17 @@ def rerank(candidates: Ranking, texts: dict[str, list[str]], reranker: Reranks,
     """
     ids: dict[str, list[str]] = {}
     seconds: dict[str, float] = {}
+    # Stand-ins for Qwen3Reranker need not take an instruction unless one is given.
+    options: dict[str, Any] = {"top_n": None}
+    if instruction is not None:
+        options["instruction"] = instruction
     first = next(iter(test_set.queries))
     if texts[first]:  # warm-up on a full candidate list: the shapes the timed calls will see
-        reranker.rerank(test_set.queries[first], list(texts[first]), top_n=None)
+        reranker.rerank(test_set.queries[first], list(texts[first]), **options)
     for query_id, query in test_set.queries.items():
         candidate_ids = list(candidates.ids[query_id])
         started = time.perf_counter()
-        results = reranker.rerank(query, list(texts[query_id]), top_n=None) \
+        results = reranker.rerank(query, list(texts[query_id]), **options) \
             if candidate_ids else []
         seconds[query_id] = candidates.seconds[query_id] + time.perf_counter() - started
         ids[query_id] = [candidate_ids[result.index] for result in results]
