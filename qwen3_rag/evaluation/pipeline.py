@@ -42,9 +42,10 @@ def collection_name(test_set: TestSet, model: str, embedding_size: int, max_leng
     Anything that changes the vectors changes the name, so a collection never mixes vectors of
     two models or two versions of the passages.
     """
-    fingerprint = hashlib.sha256(json.dumps(
-        [model, embedding_size, max_length, sorted(test_set.passages.items())],
-        ensure_ascii=False).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps([model, embedding_size, max_length]).encode())
+    for passage_id in sorted(test_set.passages):  # one passage at a time: corpora can be large
+        digest.update(json.dumps([passage_id, test_set.passages[passage_id]]).encode())
+    fingerprint = digest.hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", test_set.name).strip("._-")[:64] or "set"
     return f"eval-{slug}-{fingerprint}"
 
