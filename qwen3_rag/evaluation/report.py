@@ -161,10 +161,11 @@ class EvaluationReport:
         names = [letters[s.name] for s in self.systems]
         rows = range(len(self.systems))
         # The y axis is inverted below (system a on top), so p50 sits above p95.
+        # Greys: the colours of the left panel stand for systems, not percentiles.
         latency.barh([r - 0.2 for r in rows], [s.latency_ms["p50"] for s in self.systems],
-                     0.4, label="p50")
+                     0.4, label="p50", color="0.35")
         latency.barh([r + 0.2 for r in rows], [s.latency_ms["p95"] for s in self.systems],
-                     0.4, label="p95")
+                     0.4, label="p95", color="0.7")
         latency.set_yticks(list(rows), names)
         latency.invert_yaxis()
         latency.set_xlabel("ms per query, to the end of the stage")
