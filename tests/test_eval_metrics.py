@@ -177,3 +177,29 @@ def test_the_instruction_reaches_both_models_only_when_given():
     assert calls == ([("embed", "Find tea")] * 4
                      + [("rerank", {"top_n": None, "instruction": "Find tea"})] * 4
                      + [("rerank", {"top_n": None})] * 4)
+
+
+def test_a_significant_win_is_marked_with_the_beaten_systems_letter():
+    from rich.console import Console
+
+    queries = [f"q{i}" for i in range(6)]
+    qrels = {q: {f"{q}-answer": 1} for q in queries}
+    found_second = {"q1", "q3"}  # the base system finds the answer 2nd here, else not at all
+    base = {q: ["other", f"{q}-answer"] if q in found_second else ["other"] for q in queries}
+    best = {q: [f"{q}-answer"] for q in queries}
+    seconds = dict.fromkeys(queries, 0.01)
+    passages = {p: p for q in queries for p in (f"{q}-answer", "other")}
+    test_set = TestSet("win", passages, {q: q for q in queries}, qrels)
+    report = evaluate_rankings(test_set, [Ranking("base", base, seconds),
+                                          Ranking("best", best, seconds)],
+                               metrics=["mrr@10"], max_p=0.05)
+    # Per-query MRR: base 0, 1/2, 0, 1/2, 0, 0; best 1 everywhere.
+    expected_p = stats.ttest_rel([0, 0.5, 0, 0.5, 0, 0], [1.0] * 6).pvalue
+    assert expected_p < 0.05
+    assert report.pairs[0]["p_value"] == pytest.approx(expected_p, rel=1e-6)
+    assert report.significantly_better("best", "mrr@10") == ["base"]
+    assert report.to_json()["systems"][1]["significantly_better_than"] == {"mrr@10": ["a"]}
+    console = Console(width=100, record=True)
+    console.print(report.table())
+    text = console.export_text()
+    assert "1.000ᵃ" in text and "0.167 " in text

@@ -18,7 +18,9 @@ __all__ = ["EvaluationReport", "METRIC_LABELS"]
 #: How each ranx metric is shown.
 METRIC_LABELS = {"ndcg@10": "nDCG@10", "mrr@10": "MRR@10", "recall@5": "R@5",
                  "recall@10": "R@10", "recall@100": "R@100"}
-_SUPERSCRIPT = str.maketrans("abcdefghijklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ")
+# Unicode has a raised form of every small letter but q.
+_RAISABLE = "abcdefghijklmnoprstuvwxyz"
+_SUPERSCRIPT = str.maketrans(_RAISABLE, "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ")
 _TEST_NAMES = {"student": "paired Student's t-test", "fisher": "Fisher's randomization test",
                "tukey": "Tukey's HSD test"}
 _RANDOM_WARNING = "tiny random-weight models: these numbers mean nothing"
@@ -34,9 +36,11 @@ def _letter(position: int) -> str:
     return letters
 
 
-def _marker(letters: str) -> str:
-    raised = letters.translate(_SUPERSCRIPT)
-    return raised if raised != letters or not letters else f"[{letters}]"
+def _marker(letters: Sequence[str]) -> str:
+    """Raised letters after a number (``ᵃᶜ``), or ``[a,q]`` where one has no raised form."""
+    if all(len(letter) == 1 and letter in _RAISABLE for letter in letters):
+        return "".join(letters).translate(_SUPERSCRIPT)
+    return f"[{','.join(letters)}]"
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,7 @@ class EvaluationReport:
         for system in self.systems:
             cells = []
             for metric in self.metrics:
-                beaten = "".join(sorted(letters[o] for o in
-                                        self.significantly_better(system.name, metric)))
+                beaten = sorted(letters[o] for o in self.significantly_better(system.name, metric))
                 marker = _marker(beaten) if beaten else ""
                 cells.append(f"{system.means[metric]:.3f}{marker}")
             table.add_row(letters[system.name], Text(system.name), *cells,
