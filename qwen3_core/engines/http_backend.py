@@ -392,3 +392,12 @@ def _server_message(response: httpx.Response) -> str:
 
 def _split(values: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
     return np.split(values, np.cumsum(sizes)[:-1]) if sizes else []
+
+
+if TYPE_CHECKING:  # mypy checks this backend against the engine interfaces
+    from qwen3_core.engines.backends import EngineStarter
+    from qwen3_core.engines.protocols import EmbeddingEngine, RerankingEngine
+
+    _embedding_engine: type[EmbeddingEngine] = HttpEngine
+    _reranking_engine: type[RerankingEngine] = HttpEngine
+    _starter: EngineStarter = start_engine

@@ -212,3 +212,12 @@ def _length_sorted_batches(rows: Sequence[Sequence[int]], budget: int) -> Iterat
         batch.append(index)
     if batch:
         yield batch
+
+
+if TYPE_CHECKING:  # mypy checks this backend against the engine interfaces
+    from qwen3_core.engines.backends import EngineStarter
+    from qwen3_core.engines.protocols import EmbeddingEngine, RerankingEngine
+
+    _embedding_engine: type[EmbeddingEngine] = TransformersEngine
+    _reranking_engine: type[RerankingEngine] = TransformersEngine
+    _starter: EngineStarter = start_engine
