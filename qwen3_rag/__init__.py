@@ -1,4 +1,4 @@
-"""The ``qwen3-rag`` command: demo, index, search, doctor, ui and serve (see the README)."""
+"""The ``qwen3-rag`` command: demo, index, search, eval, doctor, ui, serve and bench (README)."""
 
 from __future__ import annotations
 

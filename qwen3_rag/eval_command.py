@@ -134,9 +134,8 @@ def _model_args(args: argparse.Namespace, kind: str, url: str | None) -> argpars
 
     values = {**vars(args), f"{kind}_base_url": url, "command": "eval"}
     backend = args.backend
-    if backend == "auto" and not url and not args.base_url and not args.engine_kwargs:
-        # The choice `search` makes; a person waits on eval as on search.
-        backend = command_backend(argparse.Namespace(**{**values, "command": "search"}), None)
+    if backend == "auto" and not url and not args.base_url:
+        backend = command_backend(argparse.Namespace(**values), None)
     return argparse.Namespace(**{**values, "backend": backend})
 
 

@@ -90,7 +90,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
                                 f"(default {DEFAULT_RERANKER_MODEL}; 4B and 8B work too)")
     group.add_argument("--backend", default="auto", choices=BACKENDS,
                        help="where the models run (default: vLLM when it can, else "
-                            "transformers; demo, search and ui on a machine without a GPU: "
+                            "transformers; demo, search, ui and eval on a machine without a GPU: "
                             "transformers, which starts in seconds; http with --base-url)")
     group.add_argument("--base-url", default=None, metavar="URL",
                        help="URL serving every model named here, e.g. a gateway that routes by "
@@ -149,8 +149,9 @@ def quiet_engine_logs() -> None:
 #: Commands a person sits and waits on. Without a GPU they start the transformers backend, a
 #: few seconds per model, rather than vLLM, a minute or more per model on a CPU (torch.compile,
 #: engine start); a handful of candidates per query needs no more throughput than it gives.
-#: `index` and library code keep vLLM: there throughput pays for the start.
-INTERACTIVE_COMMANDS = frozenset({"demo", "search", "ui"})
+#: `eval` too: its shipped test set is a few dozen passages. `index` and library code keep vLLM:
+#: there throughput pays for the start.
+INTERACTIVE_COMMANDS = frozenset({"demo", "search", "ui", "eval"})
 
 
 def command_backend(args: argparse.Namespace, base_url: Any) -> str:
