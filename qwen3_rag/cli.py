@@ -91,6 +91,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
+    from qwen3_core import ServerError
     from qwen3_rag.loading import AppError
 
     args = parse_arguments(argv)
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args)
-    except AppError as error:
+    # A server that refuses or fails mid-command (a wrong key, a server gone) is said in its own
+    # words, which name the server and what to check, as a failure the user can fix.
+    except (AppError, ServerError) as error:
         print(f"qwen3-rag {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from qwen3_rag.quiet import held_back_output
 from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
 
 __all__ = [
+    "API_KEY_VARIABLE",
     "DEFAULT_EMBEDDING_MODEL",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_RERANKER_MODEL",
@@ -36,6 +37,10 @@ __all__ = [
     "quiet_engine_logs",
 ]
 
+
+
+#: The environment variable holding the servers' key, the one vLLM's server reads as well.
+API_KEY_VARIABLE = "VLLM_API_KEY"
 
 
 class AppError(Exception):
@@ -101,6 +106,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
             group.add_argument(f"--{kind}-base-url", default=None, metavar="URL",
                                help=f"URL of the {kind} model's `qwen3-rag serve {kind}` server, "
                                     f"e.g. http://localhost:{port} (selects http)")
+    group.add_argument("--api-key", default=None, metavar="KEY",
+                       help=f"bearer token of servers started with `serve --api-key` (default: "
+                            f"${API_KEY_VARIABLE}, which vLLM's server reads too; the variable "
+                            "keeps the key out of the process list)")
     group.add_argument("--dtype", default="auto", choices=VALID_DTYPES, metavar="DTYPE",
                        help=f"one of {', '.join(VALID_DTYPES)} (default auto: bf16 where the "
                             "device computes it natively, else float32)")
@@ -175,6 +184,7 @@ def _open(cls: type, kind: str, model: str, args: argparse.Namespace, **extra: A
                                "engine_kwargs": args.engine_kwargs, **extra}
     if base_url:
         options["base_url"] = base_url
+        options["api_key"] = getattr(args, "api_key", None) or os.environ.get(API_KEY_VARIABLE)
     held = None
     try:
         with held_back_output() as held:
