@@ -142,3 +142,14 @@ def test_skip_bad_indexes_the_rest_and_lists_what_was_skipped(tmp_path, run_inde
     assert f"{path}:2: field 'id': duplicate id 'a' (first at {path}:1)" in err
     assert f"{path}:3: not valid JSON" in err
     assert "2 skipped" in err
+
+
+def test_vectors_of_another_size_are_refused_naming_both(tmp_path):
+    from qwen3_rag.store import VectorStore
+
+    client = open_client(tmp_path / "chroma")
+    VectorStore(client, "sized", "model-a", 128).upsert(
+        ["a"], ["text"], [{"content_hash": "h"}], np.ones((1, 128), dtype=np.float32))
+    with pytest.raises(ValueError, match="holds 128-dimensional vectors from 'model-a', but "
+                                         "the embedding model gives 64"):
+        VectorStore(client, "sized", "model-b", 64)
