@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL
 from qwen3_rag.corpus_reader import CorpusError, CorpusReader
-from qwen3_rag.loading import AppError
+from qwen3_rag.loading import API_KEY_VARIABLE, AppError
 from qwen3_rag.passages import Chunker
 from qwen3_rag.render import make_console
 from qwen3_rag.store import open_client
@@ -47,7 +48,9 @@ def _embedder_options(args: argparse.Namespace) -> dict[str, Any]:
                                "engine_kwargs": args.engine_kwargs}
     base_url = args.embedding_base_url or args.base_url
     if base_url:
+        # Read here, not on the workers, whose environment is the cluster's.
         options["base_url"] = base_url
+        options["api_key"] = getattr(args, "api_key", None) or os.environ.get(API_KEY_VARIABLE)
     return options
 
 

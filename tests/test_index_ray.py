@@ -229,3 +229,39 @@ def test_index_dataset_takes_a_ray_dataset_and_writes_parquet(ray_cluster, tiny_
         direct = emb.embed_documents([row["text"] for row in rows])
     np.testing.assert_allclose(np.stack([by_id[row["id"]]["vector"] for row in rows]), direct,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--ray"], "give --chroma-url URL (a Chroma server all nodes reach) or --parquet DIR"),
+    (["--ray", "--chroma-dir", "db"], "--chroma-dir is one machine's database"),
+    (["--parquet", "out"], "--parquet is written by Ray workers: add --ray"),
+])
+def test_ray_options_that_cannot_work_are_one_line_before_ray_starts(tmp_path, capsys, extra,
+                                                                     message):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "x"}\n', encoding="utf-8")
+    assert main(["index", str(corpus), *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_ray_before_the_paths_is_caught(tmp_path, capsys):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "x"}\n', encoding="utf-8")
+    # argparse takes the corpus as --ray's address; the paths are then the rest.
+    assert main(["index", "--ray", str(corpus), str(corpus), "--chroma-url",
+                 "http://127.0.0.1:9"]) == 1
+    assert "put --ray after the paths" in capsys.readouterr().err
+
+
+def test_actors_get_the_server_url_and_key_read_here(monkeypatch):
+    from qwen3_rag.cli import build_parser
+    from qwen3_rag.ray_command import _embedder_options
+
+    monkeypatch.setenv("VLLM_API_KEY", "from-env")
+    args = build_parser().parse_args(["index", "c.jsonl", "--ray", "auto", "--chroma-url",
+                                      "http://db:8000", "--embedding-base-url", "http://gpu:8001"])
+    assert _embedder_options(args)["base_url"] == "http://gpu:8001"
+    assert _embedder_options(args)["api_key"] == "from-env"
+    args.api_key = "given"
+    assert _embedder_options(args)["api_key"] == "given"
