@@ -43,6 +43,17 @@ class IndexCounts:
     removed: int = 0
 
 
+def _unchanged(passage: Passage, stored: dict[str, str | None]) -> bool:
+    """Whether the collection holds this passage's text under its id already."""
+    if passage.id not in stored:
+        return False
+    recorded = stored[passage.id]
+    # Collections indexed before hashes were stored: a content-derived id is its text.
+    if recorded is None and passage.content_addressed:
+        return True
+    return recorded == passage.content_hash
+
+
 class _Batcher:
     """Collects whole records' passages and stores them when a batch is full."""
 
@@ -64,8 +75,8 @@ class _Batcher:
         batch, self.pending = self.pending, []
         stored = self.store.stored_hashes([p.id for p in batch]) if batch else {}
         # A text repeated in a file without ids gives one id twice; Chroma takes each id once.
-        todo = list({p.id: p for p in reversed(batch)
-                     if stored.get(p.id, "") != p.content_hash}.values())[::-1]
+        todo = list({p.id: p for p in reversed(batch) if not _unchanged(p, stored)}
+                    .values())[::-1]
         for start in range(0, len(todo), self.batch_size):
             part = todo[start:start + self.batch_size]
             vectors = self.embed([p.text for p in part])

@@ -41,6 +41,8 @@ class Passage:
     text: str
     source: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The id is a hash of source and text, so a stored id is this very text.
+    content_addressed: bool = False
 
     @property
     def content_hash(self) -> str:
@@ -93,6 +95,7 @@ class Chunker:
                 passage_id = record.id if len(pieces) == 1 else f"{record.id}#{number}"
                 metadata["chunk"] = number
                 metadata["record_id"] = record.id
-            passages.append(Passage(passage_id, piece, record.source, metadata))
+            passages.append(Passage(passage_id, piece, record.source, metadata,
+                                    content_addressed=record.id is None))
         self._position += len(pieces)
         return passages

@@ -153,3 +153,23 @@ def test_vectors_of_another_size_are_refused_naming_both(tmp_path):
     with pytest.raises(ValueError, match="holds 128-dimensional vectors from 'model-a', but "
                                          "the embedding model gives 64"):
         VectorStore(client, "sized", "model-b", 64)
+
+
+def test_a_collection_indexed_before_hashes_is_not_embedded_again(tmp_path, tiny_models,
+                                                                 run_index, embedded_texts):
+    from qwen3_rag.store import VectorStore, content_id
+
+    note = tmp_path / "note.txt"
+    note.write_text("A note indexed by an earlier release.", encoding="utf-8")
+    source = str(note.resolve())
+    # As the earlier `index` stored it: content-derived id, no content_hash, no settings.
+    with Qwen3Embedder(tiny_models.embedding, backend="transformers", dtype="float32") as emb:
+        VectorStore(open_client(tmp_path / "chroma"), "records", emb.model,
+                    emb.embedding_size).add([content_id(note.read_text(), source)],
+                                            [note.read_text()], [{"source": source, "chunk": 0}],
+                                            emb.embed_documents)
+    embedded_texts.clear()
+    code, err = run_index(note)
+    assert code == 0, err
+    assert embedded_texts == []
+    assert "0 embedded, 1 already stored, 0 stale removed" in err
