@@ -102,6 +102,7 @@ def test_model_and_kind_are_required():
         build_parser().parse_args(["serve", "classifier", "--model", "x"])
 
 
+@pytest.mark.vllm  # runs vLLM's server module, which rejects the flag
 def test_exits_with_the_servers_status(tiny_models):
     # vLLM itself rejects the unknown flag (argparse status 2) before loading anything.
     script = Path(sys.executable).with_name("qwen3-rag")
