@@ -57,6 +57,7 @@ class Record:
         line: Line (JSONL, CSV) or row (Parquet) number from 1; None for a whole file.
         id: The record's own id, or None where the file has none (content-derived ids).
         metadata: Scalar fields to store beside the vectors.
+        id_field: The field the id came from (``id`` or ``_id``), for messages.
     """
 
     text: str
@@ -64,6 +65,7 @@ class Record:
     line: int | None = None
     id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    id_field: str | None = field(default=None, compare=False)
 
 
 class CorpusError(ValueError):
@@ -134,7 +136,8 @@ def _record(fields: Any, path: Path, line: int, unit: str,
                           f"{type(fields).__name__}", unit=unit)
     text = _text_of(fields, path, line, unit)
     record_id = _id_of(fields, path, line, unit, id_field) if id_field else None
-    return Record(text, str(path.resolve()), line, record_id, _metadata_of(fields, id_field))
+    return Record(text, str(path.resolve()), line, record_id, _metadata_of(fields, id_field),
+                  id_field)
 
 
 def _id_field(names: Iterable[str]) -> str | None:
@@ -288,9 +291,10 @@ class CorpusReader:
         if first == (position, record.line):
             return None
         where = self.files[first[0]]
-        unit = "row " if where.suffix.lower() == ".parquet" else ""
+        first_at = f"{where}, row {first[1]}" if where.suffix.lower() == ".parquet" else \
+            f"{where}:{first[1]}"
         return CorpusError(path, record.line, f"duplicate id {record.id!r} (first at "
-                           f"{where}:{unit}{first[1]})", field_name="id",
+                           f"{first_at})", field_name=record.id_field or "id",
                            unit="row" if path.suffix.lower() == ".parquet" else "line")
 
     def _bad(self, problem: CorpusError) -> None:

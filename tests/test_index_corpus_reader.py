@@ -81,6 +81,7 @@ def test_a_folder_of_text_files_gives_one_record_per_file_without_ids(tmp_path):
     ([{"id": "a", "text": "x"}, {"text": "no id"}], 2, "id", "missing"),
     ([{"_id": "a", "text": "x"}, {"_id": "", "text": "empty id"}], 2, "_id", "missing"),
     ([{"id": "a", "text": "x"}, {"id": "a", "text": "again"}], 2, "id", "duplicate id 'a'"),
+    ([{"_id": "a", "text": "x"}, {"_id": "a", "text": "again"}], 2, "_id", "duplicate id 'a'"),
     ([{"id": "a", "text": 42}], 1, "text", "must be a string, got int 42"),
     ([{"id": "a", "text": "x"}, {"id": "b"}], 2, "text", "missing"),
     ([{"id": "a", "text": "x"}, {"id": ["b"], "text": "y"}], 2, "id", "string or an integer"),
@@ -142,3 +143,16 @@ def test_passage_ids_own_id_chunked_with_a_suffix_or_content_derived(tmp_path):
     assert "".join(p.text for p in pieces).replace(" ", "") == long.text.replace(" ", "")
     [text] = chunker.passages(plain)
     assert text.id == content_id("A file without ids.", "/a.txt")
+
+
+def test_parquet_problems_name_the_row(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet is read with pyarrow")
+    import pyarrow as pa
+
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "r1", "text": "one"}, {"id": "r1", "text": "2"}]),
+                   path)
+    with pytest.raises(CorpusError) as raised:
+        _read(path)
+    assert str(raised.value) == (f"{path}, row 2: field 'id': duplicate id 'r1' (first at "
+                                 f"{path}, row 1)")
