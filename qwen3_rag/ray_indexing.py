@@ -167,7 +167,7 @@ def index_dataset(dataset: Any, *, embedding_model: str, chroma_url: str | None 
     """Embed a dataset of passages with a pool of actors; write to Chroma or Parquet.
 
     Args:
-        dataset: A ``ray.data.Dataset`` with ``id`` and ``text`` columns.
+        dataset: A ``ray.data.Dataset`` with ``id`` (unique) and ``text`` columns.
         embedding_model: Qwen3-Embedding id or a directory every node can read.
         chroma_url: A Chroma server every node can reach; the collection is created or
             checked (model, vector size, max_length) before any actor starts.
