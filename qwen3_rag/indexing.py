@@ -19,7 +19,7 @@ from qwen3_rag.corpus_reader import Record
 from qwen3_rag.passages import Chunker, Passage
 from qwen3_rag.store import VectorStore
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records", "vector_settings"]
+__all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records", "is_stored", "vector_settings"]
 
 #: Passages per model call and per Chroma upsert.
 DEFAULT_BATCH_SIZE = 64
@@ -43,15 +43,23 @@ class IndexCounts:
     removed: int = 0
 
 
-def _unchanged(passage: Passage, stored: dict[str, str | None]) -> bool:
-    """Whether the collection holds this passage's text under its id already."""
-    if passage.id not in stored:
+def is_stored(passage_id: str, content_hash: str, stored: dict[str, str | None], *,
+              content_addressed: bool = False) -> bool:
+    """Whether the collection holds this text under this id already.
+
+    Args:
+        passage_id: The passage's id.
+        content_hash: The hash of its text (see :func:`~qwen3_rag.passages.text_hash`).
+        stored: :meth:`~qwen3_rag.store.VectorStore.stored_hashes` of the batch.
+        content_addressed: The id is a hash of the text itself.
+    """
+    if passage_id not in stored:
         return False
-    recorded = stored[passage.id]
+    recorded = stored[passage_id]
     # Collections indexed before hashes were stored: a content-derived id is its text.
-    if recorded is None and passage.content_addressed:
+    if recorded is None and content_addressed:
         return True
-    return recorded == passage.content_hash
+    return recorded == content_hash
 
 
 class _Batcher:
@@ -75,8 +83,8 @@ class _Batcher:
         batch, self.pending = self.pending, []
         stored = self.store.stored_hashes([p.id for p in batch]) if batch else {}
         # A text repeated in a file without ids gives one id twice; Chroma takes each id once.
-        todo = list({p.id: p for p in reversed(batch) if not _unchanged(p, stored)}
-                    .values())[::-1]
+        todo = list({p.id: p for p in reversed(batch) if not is_stored(
+            p.id, p.content_hash, stored, content_addressed=p.content_addressed)}.values())[::-1]
         for start in range(0, len(todo), self.batch_size):
             part = todo[start:start + self.batch_size]
             vectors = self.embed([p.text for p in part])

@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from qwen3_rag.indexing import vector_settings
+from qwen3_rag.indexing import is_stored, vector_settings
 from qwen3_rag.passages import Passage, text_hash
 from qwen3_rag.store import HASH_KEY, VectorStore, open_client
 
 __all__ = [
+    "CONTENT_ADDRESSED_COLUMN",
     "DEFAULT_BLOCK_ROWS",
     "METADATA_COLUMN",
     "RayIndexCounts",
@@ -46,6 +47,8 @@ _SCALARS = (str, int, float, bool)
 #: Column of :func:`passages_dataset` holding each passage's metadata as a JSON object: its
 #: types survive, whatever the columns of other blocks.
 METADATA_COLUMN = "metadata_json"
+#: Column of :func:`passages_dataset`: the id is a hash of the text (a file without ids).
+CONTENT_ADDRESSED_COLUMN = "content_addressed"
 #: Passages per block handed to Ray by :func:`passages_dataset`: a block goes to one actor,
 #: so blocks of a few batches keep every actor of the pool busy.
 DEFAULT_BLOCK_ROWS = 256
@@ -74,7 +77,7 @@ def _rows_metadata(batch: dict[str, Any], row: int, skip: set[str]) -> dict[str,
     if METADATA_COLUMN in batch:
         metadata.update(json.loads(str(batch[METADATA_COLUMN][row])))
     for column, values in batch.items():
-        if column in skip or column == METADATA_COLUMN:
+        if column in skip or column in (METADATA_COLUMN, CONTENT_ADDRESSED_COLUMN):
             continue
         value = values[row]
         value = value.item() if isinstance(value, np.generic) else value
@@ -106,8 +109,10 @@ class _EmbedBatches:
         metadatas = [{**_rows_metadata(batch, row, {"id", "text"}), HASH_KEY: text_hash(text)}
                      for row, text in enumerate(texts)]
         stored = self.store.stored_hashes(ids)
+        content_addressed = batch.get(CONTENT_ADDRESSED_COLUMN, [False] * len(ids))
         todo = [row for row, passage_id in enumerate(ids)
-                if stored.get(passage_id, "") != metadatas[row][HASH_KEY]]
+                if not is_stored(passage_id, metadatas[row][HASH_KEY], stored,
+                                 content_addressed=bool(content_addressed[row]))]
         if todo:
             vectors = self.embedder.embed_documents([texts[row] for row in todo])
             self.store.upsert([ids[row] for row in todo], [texts[row] for row in todo],
@@ -116,7 +121,7 @@ class _EmbedBatches:
 
 
 def passages_dataset(passages: Iterable[Passage], block_rows: int = DEFAULT_BLOCK_ROWS) -> Any:
-    """A Ray dataset of passages (``id``, ``text``, ``metadata_json``), read block by block.
+    """A Ray dataset of passages (``id``, ``text``, ``metadata_json``, ``content_addressed``).
 
     Each block goes to Ray's object store as it is made, so the caller's memory holds one
     block and the ids seen (repeated ones are dropped), never the corpus.
@@ -137,7 +142,8 @@ def passages_dataset(passages: Iterable[Passage], block_rows: int = DEFAULT_BLOC
             metadata = {key: value for key, value in passage.metadata.items()
                         if key != HASH_KEY}
             block.append({"id": passage.id, "text": passage.text,
-                          METADATA_COLUMN: json.dumps(metadata, ensure_ascii=False)})
+                          METADATA_COLUMN: json.dumps(metadata, ensure_ascii=False),
+                          CONTENT_ADDRESSED_COLUMN: passage.content_addressed})
             if len(block) >= block_rows:
                 yield block
                 block = []
