@@ -16,7 +16,8 @@ __all__ = ["build_parser", "main", "parse_arguments"]
 #: its heavy imports (torch, vLLM, gradio) inside the functions that need them.
 _COMMANDS = (
     ("demo", "qwen3_rag.demo", "two-stage search over a bilingual sample corpus"),
-    ("index", "qwen3_rag.index_search", "add .txt/.md/.jsonl files to a Chroma collection"),
+    ("index", "qwen3_rag.index_search", "embed a corpus (JSONL, BEIR, CSV, Parquet, .txt/.md) "
+     "into Chroma"),
     ("search", "qwen3_rag.index_search", "search a collection: recall, then rerank"),
     ("doctor", "qwen3_rag.doctor", "report the environment and check every backend end to end"),
     ("ui", "qwen3_rag.ui", "web page: rerank passages, search a collection (extra `ui`)"),
