@@ -84,6 +84,22 @@ def servers(tiny_models, tmp_path_factory):
             server.stop()
 
 
+@pytest.fixture()
+def embedded_texts(monkeypatch):
+    """The texts passed to ``Qwen3Embedder.embed_documents`` (still calling through)."""
+    from qwen3_core import Qwen3Embedder
+
+    texts: list[str] = []
+    original = Qwen3Embedder.embed_documents
+
+    def counting(self, documents):
+        texts.extend(documents)
+        return original(self, documents)
+
+    monkeypatch.setattr(Qwen3Embedder, "embed_documents", counting)
+    return texts
+
+
 # -- the fast tier (`make test-fast`) ----------------------------------------------------------
 
 #: Fixtures that start vLLM engines or servers.

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import reference
 
-from qwen3_core import Qwen3Embedder
 from qwen3_rag.cli import main
 from qwen3_rag.corpus import SAMPLE_QUERIES, load_sample_corpus
 
@@ -31,20 +30,6 @@ def cache(tmp_path, monkeypatch):
 def tiny_args(tiny_models):
     return ["--embedding-model", str(tiny_models.embedding),
             "--reranker-model", str(tiny_models.reranker), *TRANSFORMERS]
-
-
-@pytest.fixture()
-def embed_calls(monkeypatch):
-    """Counts the texts passed to Qwen3Embedder.embed_documents (still calling through)."""
-    texts: list[str] = []
-    original = Qwen3Embedder.embed_documents
-
-    def counting(self, documents):
-        texts.extend(documents)
-        return original(self, documents)
-
-    monkeypatch.setattr(Qwen3Embedder, "embed_documents", counting)
-    return texts
 
 
 def _run(argv, capsys, stdin: str = ""):
@@ -83,15 +68,15 @@ def test_json_results_match_the_model_card_formulas(cache, tiny_args, tiny_model
         assert result["recall_ms"] > 0 and result["rerank_ms"] > 0
 
 
-def test_second_run_reuses_the_stored_vectors(cache, tiny_args, capsys, embed_calls):
+def test_second_run_reuses_the_stored_vectors(cache, tiny_args, capsys, embedded_texts):
     corpus = [p.text for p in load_sample_corpus()]
     assert _run(["demo", *tiny_args, "--no-interactive"], capsys)[0] == 0
-    assert sorted(embed_calls) == sorted(corpus)
+    assert sorted(embedded_texts) == sorted(corpus)
     assert (cache / "chroma").is_dir()
-    embed_calls.clear()
+    embedded_texts.clear()
     code, out, err = _run(["demo", *tiny_args, "--no-interactive"], capsys)
     assert code == 0
-    assert embed_calls == []  # every passage found by its content hash
+    assert embedded_texts == []  # every passage found by its content hash
     assert f"{len(corpus)} passages" in err
     assert "0 embedded now" in err and f"{len(corpus)} reused" in err
     for query in SAMPLE_QUERIES:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 import reference
+from chroma_server import running_chroma_server
 
-from qwen3_core import Qwen3Embedder
 from qwen3_rag.cli import main
 from qwen3_rag.store import open_client
 
@@ -54,20 +47,6 @@ def store_args(tmp_path):
     return ["--chroma-dir", str(tmp_path / "chroma"), "--collection", "notes-test"]
 
 
-@pytest.fixture()
-def embed_calls(monkeypatch):
-    """Counts the texts passed to Qwen3Embedder.embed_documents (still calling through)."""
-    texts: list[str] = []
-    original = Qwen3Embedder.embed_documents
-
-    def counting(self, documents):
-        texts.extend(documents)
-        return original(self, documents)
-
-    monkeypatch.setattr(Qwen3Embedder, "embed_documents", counting)
-    return texts
-
-
 def _index(paths, store_args, tiny_models, capsys, *extra):
     code = main(["index", *map(str, paths), *store_args, "--embedding-model",
                  str(tiny_models.embedding), *TRANSFORMERS, *extra])
@@ -81,21 +60,21 @@ def _search(query, store_args, tiny_models, capsys, *extra):
 
 
 def test_index_is_idempotent_and_search_matches_the_formulas(docs, store_args, tiny_models,
-                                                             capsys, embed_calls):
+                                                             capsys, embedded_texts):
     code, _, err = _index([docs], store_args, tiny_models, capsys, "--chunk-size", "30",
                           "--chunk-overlap", "0")
     assert code == 0
-    chunks = list(embed_calls)
+    chunks = list(embedded_texts)
     assert all(len(chunk) <= 30 for chunk in chunks)
     assert "Chroma stores vectors on disk." in chunks
     assert "北京是中国的首都，有三千多年的建城史。" in chunks  # Chinese splits at sentence ends
     assert not any("a,b" in chunk for chunk in chunks)
     assert f"{len(chunks)} embedded" in err
 
-    embed_calls.clear()
+    embedded_texts.clear()
     code, _, err = _index([docs], store_args, tiny_models, capsys, "--chunk-size", "30",
                           "--chunk-overlap", "0")
-    assert code == 0 and embed_calls == []
+    assert code == 0 and embedded_texts == []
     assert f"0 embedded, {len(chunks)} already stored" in err
 
     query = "Which river is the longest?"
@@ -129,14 +108,14 @@ def test_search_prints_a_table(docs, store_args, tiny_models, capsys):
 
 
 def test_changed_file_replaces_its_old_passages(docs, store_args, tiny_models, capsys,
-                                                embed_calls):
+                                                embedded_texts):
     target = docs / "sub" / "cities.txt"
     assert _index([target], store_args, tiny_models, capsys)[0] == 0
     target.write_text("Hangzhou is known for the West Lake.\n", encoding="utf-8")
-    embed_calls.clear()
+    embedded_texts.clear()
     code, _, err = _index([target], store_args, tiny_models, capsys)
     assert code == 0
-    assert embed_calls == ["Hangzhou is known for the West Lake."]
+    assert embedded_texts == ["Hangzhou is known for the West Lake."]
     assert "1 stale removed" in err and "now holds 1 passages" in err
 
 
@@ -180,28 +159,9 @@ def test_search_of_a_missing_collection_names_the_others_before_loading_a_model(
 
 @pytest.fixture()
 def chroma_server(tmp_path):
-    """A Chroma server (the `chroma run` that chromadb installs) on a free loopback port."""
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    assert chroma, "chromadb's `chroma` command is missing"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host",
-                               "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, "chroma run exited"
-                time.sleep(0.25)
+    """A Chroma server on a free loopback port."""
+    with running_chroma_server(tmp_path / "server") as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_index_and_search_through_a_chroma_server(docs, tiny_models, capsys, chroma_server,

@@ -16,11 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from chroma_server import running_chroma_server
 
 from qwen3_rag.cli import main
 from qwen3_rag.store import open_client
@@ -101,23 +102,10 @@ def ray_cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
-    """A Chroma server (`chroma run`) on a free loopback port."""
-    port = _free_port()
-    server = _start([str(BIN / "chroma"), "run", "--path",
-                     str(tmp_path_factory.mktemp("chroma-server")), "--host", "127.0.0.1",
-                     "--port", str(port)], tmp_path_factory.mktemp("chroma-log") / "log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, "chroma run exited"
-                time.sleep(0.25)
+    """A Chroma server on a free loopback port."""
+    with running_chroma_server(tmp_path_factory.mktemp("chroma-server"),
+                               tmp_path_factory.mktemp("chroma-log") / "log") as url:
         yield url
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="module")

@@ -28,20 +28,6 @@ def run_index(tmp_path, tiny_models, capsys):
     return run
 
 
-@pytest.fixture()
-def embedded_texts(monkeypatch):
-    """The texts passed to Qwen3Embedder.embed_documents (still calling through)."""
-    texts: list[str] = []
-    original = Qwen3Embedder.embed_documents
-
-    def counting(self, documents):
-        texts.extend(documents)
-        return original(self, documents)
-
-    monkeypatch.setattr(Qwen3Embedder, "embed_documents", counting)
-    return texts
-
-
 def _stored(tmp_path, collection="records"):
     found = open_client(tmp_path / "chroma").get_collection(collection).get(
         include=["documents", "embeddings", "metadatas"])
