@@ -9,6 +9,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from llama_index_qwen3._arguments import one_model, refuse_unknown
+from llama_index_qwen3._engine_fields import EngineFields
 from qwen3_core import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_MAX_LENGTH,
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
 DEFAULT_EMBED_BATCH_SIZE = 128
 
 
-class Qwen3Embedding(BaseEmbedding):
+class Qwen3Embedding(EngineFields, BaseEmbedding):
     """Qwen3-Embedding for LlamaIndex indexes and retrievers.
 
     Queries are embedded with the task instruction, as the model card prescribes; documents
@@ -59,10 +60,6 @@ class Qwen3Embedding(BaseEmbedding):
         description="Qwen3-Embedding model id or directory.",
         frozen=True,
     )
-    backend: str = Field(
-        default="auto", description="Backend: auto, vllm, transformers or http.", frozen=True
-    )
-    dtype: str = Field(default="auto", description="Weights dtype, or auto.", frozen=True)
     instruction: str | None = Field(
         default=None,
         description="Task instruction prefixed to queries; the model card's default when None.",
@@ -70,32 +67,6 @@ class Qwen3Embedding(BaseEmbedding):
     dimensions: int | None = Field(
         default=None,
         description="Matryoshka size: keep this many leading values.",
-        frozen=True,
-    )
-    max_length: int = Field(
-        default=DEFAULT_MAX_LENGTH, description="Longest input in tokens.", frozen=True
-    )
-    base_url: str | list[str] | None = Field(
-        default=None, description="URL or URLs of vLLM servers (http backend).", frozen=True
-    )
-    api_key: str | None = Field(
-        default=None,
-        description="Bearer token for the vLLM servers.",
-        exclude=True,
-        repr=False,
-        frozen=True,
-    )
-    timeout: float = Field(
-        default=DEFAULT_TIMEOUT, description="Seconds per http request.", frozen=True
-    )
-    device: str | None = Field(
-        default=None,
-        description="cpu, cuda, cuda:N or mps; None lets the backend choose.",
-        frozen=True,
-    )
-    engine_kwargs: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Keyword arguments passed to the engine unchanged.",
         frozen=True,
     )
 

@@ -15,6 +15,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._arguments import one_model, refuse_unknown
+from llama_index_qwen3._engine_fields import EngineFields
 from qwen3_core import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_RERANKER_MODEL,
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 dispatcher = get_dispatcher(__name__)
 
 
-class Qwen3Rerank(BaseNodePostprocessor):
+class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
     """Reorders retrieved nodes by Qwen3-Reranker's probability that each answers the query.
 
     Use it as the second stage after a vector store's recall, for example in
@@ -91,36 +92,6 @@ class Qwen3Rerank(BaseNodePostprocessor):
     )
     instruction: str | None = Field(
         default=None, description="Task instruction; the model card's default when None."
-    )
-    backend: str = Field(
-        default="auto", description="Backend: auto, vllm, transformers or http.", frozen=True
-    )
-    dtype: str = Field(default="auto", description="Weights dtype, or auto.", frozen=True)
-    max_length: int = Field(
-        default=DEFAULT_MAX_LENGTH, description="Longest prompt in tokens.", frozen=True
-    )
-    base_url: str | list[str] | None = Field(
-        default=None, description="URL or URLs of vLLM servers (http backend).", frozen=True
-    )
-    api_key: str | None = Field(
-        default=None,
-        description="Bearer token for the vLLM servers.",
-        exclude=True,
-        repr=False,
-        frozen=True,
-    )
-    timeout: float = Field(
-        default=DEFAULT_TIMEOUT, description="Seconds per http request.", frozen=True
-    )
-    device: str | None = Field(
-        default=None,
-        description="cpu, cuda, cuda:N or mps; None lets the backend choose.",
-        frozen=True,
-    )
-    engine_kwargs: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Keyword arguments passed to the engine unchanged.",
-        frozen=True,
     )
 
     _reranker: Qwen3Reranker = PrivateAttr()
