@@ -55,8 +55,8 @@ def _ray_seconds_per_batch(address: str, sizes: list[int], batch_size: int) -> f
     """Steady seconds per batch of a pass-through actor pool of one, on the same blocks."""
     import ray
 
-    from qwen3_rag.passages import Passage
-    from qwen3_rag.ray_indexing import passages_dataset
+    from qwen3_rag.indexing.passages import Passage
+    from qwen3_rag.indexing.ray_indexing import passages_dataset
 
     ray.init(address=address, logging_level="WARNING")
     try:

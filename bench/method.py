@@ -75,7 +75,6 @@ METHOD = """
 python -m bench.run              # full measurement (28 layers, all systems and ablations)
 python -m bench.run --quick      # 2 layers, main systems only
 python -m bench.run --smoke --output /tmp/bench   # seconds, tiny model, no vLLM (CI)
-qwen3-rag bench --help           # the same, as a sub-command
 ```
 
 The chart needs matplotlib (`pip install 'qwen3-rag[bench]'`). The random-weight models

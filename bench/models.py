@@ -14,7 +14,7 @@ def models_root(models_dir: Path | None = None) -> Path:
 
 def results_root() -> Path:
     """Where reports go unless ``--output`` says otherwise: never the source tree."""
-    from qwen3_rag.store import cache_dir
+    from qwen3_rag.retrieval.store import cache_dir
 
     return cache_dir() / "bench-results"
 

@@ -45,7 +45,7 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options (shared by ``python -m bench.run`` and ``qwen3-rag bench``)."""
+    """The benchmark's options (``python -m bench.run``)."""
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help=f"{_QUICK_LAYERS} layers, main systems only, no ablations")

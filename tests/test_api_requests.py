@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from qwen3_core.formats import DEFAULT_INSTRUCTION
-from qwen3_rag.api.asgi import RequestError
-from qwen3_rag.api.auth import KeyCheck, server_keys
-from qwen3_rag.api.embeddings import parse_embeddings
-from qwen3_rag.api.scoring import parse_rerank, parse_score, rerank_answer, score_answer
+from qwen3_rag.server.asgi import RequestError
+from qwen3_rag.server.auth import KeyCheck, server_keys
+from qwen3_rag.server.embeddings import parse_embeddings
+from qwen3_rag.server.scoring import parse_rerank, parse_score, rerank_answer, score_answer
 
 
 def test_rerank_defaults():

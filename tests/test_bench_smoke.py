@@ -1,7 +1,7 @@
 """The benchmark's smoke mode runs end to end and writes its report; no speed is checked.
 
-It runs through ``qwen3-rag bench`` (so the sub-command's registration is covered too), on the
-tiny test model, in-process and without vLLM, in seconds.
+It runs through ``bench.run.main`` (what ``python -m bench.run`` calls), on the tiny test model,
+in-process and without vLLM, in seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import reference
 
-from qwen3_rag.cli import main
+from bench.run import main
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def smoke_report(tmp_path_factory):
     """The output directory of one smoke run and its exit code."""
     output = tmp_path_factory.mktemp("bench-report")
     models = tmp_path_factory.mktemp("bench-models")
-    code = main(["bench", "--smoke", "--output", str(output), "--models-dir", str(models)])
+    code = main(["--smoke", "--output", str(output), "--models-dir", str(models)])
     return output, models, code
 
 

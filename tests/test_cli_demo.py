@@ -13,7 +13,7 @@ import pytest
 import reference
 
 from qwen3_rag.cli import main
-from qwen3_rag.corpus import SAMPLE_QUERIES, load_sample_corpus
+from qwen3_rag.demo.corpus import SAMPLE_QUERIES, load_sample_corpus
 
 TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
 

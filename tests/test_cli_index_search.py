@@ -10,7 +10,7 @@ import reference
 from chroma_server import running_chroma_server
 
 from qwen3_rag.cli import main
-from qwen3_rag.store import open_client
+from qwen3_rag.retrieval.store import open_client
 
 TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
 

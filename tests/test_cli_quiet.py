@@ -66,7 +66,7 @@ def test_interactive_commands_start_fast_on_a_cpu(command, options, gpu, want, m
     import qwen3_core.hardware
 
     from qwen3_rag.cli import build_parser
-    from qwen3_rag.loading import command_backend
+    from qwen3_rag.common.loading import command_backend
 
     monkeypatch.setattr(qwen3_core.hardware, "has_nvidia_gpu", lambda: gpu)
     argv = [command, *options] + (["x.txt", "--collection", "c"] if command == "index" else [])

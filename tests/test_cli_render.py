@@ -8,9 +8,9 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from qwen3_rag.render import SIDE_BY_SIDE_WIDTH, results_table, stages
-from qwen3_rag.store import Hit
-from qwen3_rag.two_stage import Reranked, TwoStageResult
+from qwen3_rag.common.render import SIDE_BY_SIDE_WIDTH, results_table, stages
+from qwen3_rag.retrieval.store import Hit
+from qwen3_rag.retrieval.two_stage import Reranked, TwoStageResult
 
 _TEXTS = [
     ("Glaciers carve U-shaped valleys as moving ice scrapes and plucks the bedrock beneath it, "

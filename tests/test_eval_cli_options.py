@@ -42,7 +42,7 @@ def test_bad_values_are_refused_by_the_parser(capsys, arguments, words):
 
 
 def test_systems_are_named_by_the_fewest_parts_that_tell_them_apart():
-    from qwen3_rag.eval_command import _labels
+    from qwen3_rag.evaluation.command import _labels
 
     assert _labels(["Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Embedding-4B"]) == {
         "Qwen/Qwen3-Embedding-0.6B": "Qwen3-Embedding-0.6B",

@@ -142,7 +142,7 @@ def test_systems_must_answer_every_query_and_have_distinct_names():
 
 def test_the_instruction_reaches_both_models_only_when_given():
     from qwen3_rag.evaluation.pipeline import recall
-    from qwen3_rag.store import Hit
+    from qwen3_rag.retrieval.store import Hit
 
     calls = []
 

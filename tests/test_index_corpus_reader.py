@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from qwen3_rag.corpus_reader import CorpusError, CorpusReader, Record, count_records
-from qwen3_rag.files import find_files
-from qwen3_rag.passages import Chunker, text_hash
-from qwen3_rag.store import content_id
+from qwen3_rag.indexing.corpus_reader import CorpusError, CorpusReader, Record, count_records
+from qwen3_rag.indexing.files import find_files
+from qwen3_rag.indexing.passages import Chunker, text_hash
+from qwen3_rag.retrieval.store import content_id
 
 
 def _write_jsonl(path, rows):

@@ -24,7 +24,7 @@ import pytest
 from chroma_server import running_chroma_server
 
 from qwen3_rag.cli import main
-from qwen3_rag.store import open_client
+from qwen3_rag.retrieval.store import open_client
 
 pytest.importorskip("ray", reason="the `ray` extra is not installed")
 psutil = pytest.importorskip("psutil")
@@ -193,7 +193,7 @@ def test_index_dataset_takes_a_ray_dataset_and_writes_parquet(ray_cluster, tiny_
     import ray
 
     from qwen3_core import Qwen3Embedder
-    from qwen3_rag.ray_indexing import index_dataset
+    from qwen3_rag.indexing.ray_indexing import index_dataset
 
     rows = [{"id": f"r{n}", "text": f"Row number {n} of a dataset.", "lang": "en"}
             for n in range(40)]
@@ -244,7 +244,7 @@ def test_ray_before_the_paths_is_caught(tmp_path, capsys):
 
 def test_actors_get_the_server_url_and_key_read_here(monkeypatch):
     from qwen3_rag.cli import build_parser
-    from qwen3_rag.ray_command import _embedder_options
+    from qwen3_rag.indexing.ray_command import _embedder_options
 
     monkeypatch.setenv("VLLM_API_KEY", "from-env")
     args = build_parser().parse_args(["index", "c.jsonl", "--ray", "auto", "--chroma-url",

@@ -10,7 +10,7 @@ import pytest
 
 from qwen3_core import Qwen3Embedder
 from qwen3_rag.cli import main
-from qwen3_rag.store import open_client
+from qwen3_rag.retrieval.store import open_client
 
 TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
 
@@ -131,7 +131,7 @@ def test_skip_bad_indexes_the_rest_and_lists_what_was_skipped(tmp_path, run_inde
 
 
 def test_vectors_of_another_size_are_refused_naming_both(tmp_path):
-    from qwen3_rag.store import VectorStore
+    from qwen3_rag.retrieval.store import VectorStore
 
     client = open_client(tmp_path / "chroma")
     VectorStore(client, "sized", "model-a", 128).upsert(
@@ -143,7 +143,7 @@ def test_vectors_of_another_size_are_refused_naming_both(tmp_path):
 
 def test_a_collection_indexed_before_hashes_is_not_embedded_again(tmp_path, tiny_models,
                                                                  run_index, embedded_texts):
-    from qwen3_rag.store import VectorStore, content_id
+    from qwen3_rag.retrieval.store import VectorStore, content_id
 
     note = tmp_path / "note.txt"
     note.write_text("A note indexed by an earlier release.", encoding="utf-8")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from qwen3_rag.cli import main
-from qwen3_rag.store import open_client
+from qwen3_rag.retrieval.store import open_client
 
 TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
 CORPUS_SIZE = 2000

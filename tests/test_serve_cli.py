@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from qwen3_rag.cli import build_parser, main
-from qwen3_rag.serve import vllm_flags
+from qwen3_rag.server.command import vllm_flags
 
 
 def _plain_command(capsys, argv: list[str]) -> list[str]:
@@ -68,7 +68,7 @@ def test_reranker_server_flags(capsys, tiny_models):
     assert "--enable-prefix-caching" in command
     assert int(_value(command, "--kv-cache-memory-bytes")) > 0
     # The standard rerank/score routes answer with the Qwen3 prompt (tests/test_api_routes.py).
-    assert _value(command, "--middleware") == "qwen3_rag.api.Qwen3Routes"
+    assert _value(command, "--middleware") == "qwen3_rag.server.Qwen3Routes"
 
 
 def test_embedding_server_flags_and_passthrough(capsys, tiny_models):
@@ -79,7 +79,7 @@ def test_embedding_server_flags_and_passthrough(capsys, tiny_models):
     command = _plain_command(capsys, argv)
     # Matryoshka cuts through the OpenAI `dimensions` field.
     assert json.loads(_value(command, "--hf-overrides")) == {"is_matryoshka": True}
-    assert _value(command, "--middleware") == "qwen3_rag.api.Qwen3Routes"
+    assert _value(command, "--middleware") == "qwen3_rag.server.Qwen3Routes"
     assert _value(command, "--served-model-name") == "emb"
     assert (_value(command, "--host"), _value(command, "--port")) == ("0.0.0.0", "9123")
     assert _value(command, "--dtype") == "float32"

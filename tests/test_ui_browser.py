@@ -17,9 +17,9 @@ import pytest
 import reference
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
-from qwen3_rag.corpus import load_sample_corpus
-from qwen3_rag.store import VectorStore, content_id, open_client
-from qwen3_rag.ui import build_app
+from qwen3_rag.demo.corpus import load_sample_corpus
+from qwen3_rag.retrieval.store import VectorStore, content_id, open_client
+from qwen3_rag.ui.app import build_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

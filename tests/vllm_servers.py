@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from qwen3_rag.serve import set_parent_death_signal
+from qwen3_rag.server.command import set_parent_death_signal
 
 API_KEY = "tiny-secret"
 STARTUP_SECONDS = 400

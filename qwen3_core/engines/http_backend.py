@@ -3,7 +3,7 @@
 The core formats, escapes and truncates exactly as it does in-process and hands over token ids,
 so the servers only run the model: embeddings come from ``/v1/embeddings`` (as base64 float32, so
 no digit is lost in JSON) and reranker scores from ``/classify``. A server started by
-``qwen3-rag serve`` also answers plain-text clients on the standard routes (``qwen3_rag.api``),
+``qwen3-rag serve`` also answers plain-text clients on the standard routes (``qwen3_rag.server``),
 through these same token-id routes; this client needs none of that and works with any vLLM.
 
 Several servers can share the load. Each request goes to the next server in turn; one that fails

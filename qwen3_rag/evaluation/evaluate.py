@@ -76,8 +76,8 @@ def evaluate_retrievers(systems: Mapping[str, Any], test_set: TestSet | None = N
     rankings = []
     for name, system in systems.items():
         if show_progress:
+            from qwen3_rag.common.render import make_console
             from qwen3_rag.evaluation.progress import query_progress
-            from qwen3_rag.render import make_console
 
             with query_progress(make_console(stderr=True)) as progress:
                 task = progress.add_task(name, total=len(test_set.queries))

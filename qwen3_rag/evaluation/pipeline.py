@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from qwen3_rag.evaluation.metrics import Ranking
 from qwen3_rag.evaluation.test_set import TestSet
-from qwen3_rag.store import VectorStore
+from qwen3_rag.retrieval.store import VectorStore
 
 __all__ = ["RECORD_ID_KEY", "Reranks", "collection_name", "index_passages", "recall", "rerank"]
 

@@ -33,7 +33,7 @@ __all__ = [
     "load_test_set",
 ]
 
-#: The name of the bilingual test set shipped in ``qwen3_rag/eval_data``.
+#: The name of the bilingual test set shipped in ``qwen3_rag/evaluation/data``.
 SHIPPED_TEST_SET_NAME = "qwen3-rag-sample"
 #: Separator of passage ids in the ``relevant`` column of a hand-written CSV file.
 CSV_ID_SEPARATOR = ";"
@@ -267,8 +267,8 @@ def load_hand_written(corpus: str | Path, queries: str | Path, name: str | None 
 
 
 def load_shipped() -> TestSet:
-    """The small bilingual test set shipped with qwen3-rag (BEIR layout, ``eval_data/``)."""
-    with resources.as_file(resources.files("qwen3_rag").joinpath("eval_data")) as directory:
+    """The small bilingual test set shipped with qwen3-rag (BEIR layout, ``data/``)."""
+    with resources.as_file(resources.files("qwen3_rag.evaluation").joinpath("data")) as directory:
         loaded = load_beir(directory)
     return TestSet(SHIPPED_TEST_SET_NAME, loaded.passages, loaded.queries, loaded.qrels)
 

@@ -17,8 +17,13 @@ from qwen3_core import (
 )
 from qwen3_core.engines.devices import VALID_DEVICES, check_device
 from qwen3_core.engines.dtypes import VALID_DTYPES
-from qwen3_rag.quiet import held_back_output
-from qwen3_rag.store import VectorStore, default_chroma_dir, open_client
+from qwen3_rag.common.quiet import held_back_output
+from qwen3_rag.retrieval.store import (
+    DEFAULT_COLLECTION,
+    VectorStore,
+    default_chroma_dir,
+    open_client,
+)
 
 __all__ = [
     "API_KEY_VARIABLE",
@@ -27,6 +32,7 @@ __all__ = [
     "DEFAULT_RERANKER_MODEL",
     "INTERACTIVE_COMMANDS",
     "AppError",
+    "add_collection_argument",
     "add_model_arguments",
     "add_store_arguments",
     "command_backend",
@@ -224,6 +230,12 @@ def load_reranker(args: argparse.Namespace, model: str | None = None) -> Qwen3Re
     """
     name = model or args.reranker_model or DEFAULT_RERANKER_MODEL
     return _open(Qwen3Reranker, "reranker", str(name), args)
+
+
+def add_collection_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--collection NAME``."""
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                        help=f"Chroma collection (default {DEFAULT_COLLECTION})")
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:

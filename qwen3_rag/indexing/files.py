@@ -7,7 +7,7 @@ from pathlib import Path
 
 __all__ = ["SUFFIXES", "find_files"]
 
-#: The formats :mod:`qwen3_rag.corpus_reader` reads.
+#: The formats :mod:`qwen3_rag.indexing.corpus_reader` reads.
 SUFFIXES = (".jsonl", ".csv", ".parquet", ".txt", ".md")
 
 

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
-from qwen3_rag.index_search import DEFAULT_COLLECTION
-from qwen3_rag.loading import (
+from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
@@ -20,9 +19,9 @@ from qwen3_rag.loading import (
     load_reranker,
     open_store,
 )
-from qwen3_rag.render import snippet, source_of
-from qwen3_rag.store import VectorStore
-from qwen3_rag.two_stage import two_stage_search
+from qwen3_rag.common.render import snippet, source_of
+from qwen3_rag.retrieval.store import DEFAULT_COLLECTION, VectorStore
+from qwen3_rag.retrieval.two_stage import two_stage_search
 
 __all__ = ["RANKED_HEADERS", "add_arguments", "build_app", "rank_passages", "run"]
 

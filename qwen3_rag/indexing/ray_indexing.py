@@ -15,7 +15,7 @@ the in-process command, then hands the passages to this module.
 
 Example:
     >>> import ray  # doctest: +SKIP
-    >>> from qwen3_rag.ray_indexing import index_dataset
+    >>> from qwen3_rag.indexing.ray_indexing import index_dataset
     >>> ds = ray.data.read_parquet("s3://bucket/passages/")  # columns id, text, ...
     >>> index_dataset(ds, embedding_model="Qwen/Qwen3-Embedding-0.6B",
     ...               chroma_url="http://chroma:8000", collection="docs", num_actors=8)
@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from qwen3_rag.indexing import is_stored, vector_settings
-from qwen3_rag.passages import Passage, text_hash
-from qwen3_rag.store import HASH_KEY, VectorStore, open_client
+from qwen3_rag.indexing.passages import Passage, text_hash
+from qwen3_rag.indexing.pipeline import is_stored, vector_settings
+from qwen3_rag.retrieval.store import HASH_KEY, VectorStore, open_client
 
 __all__ = [
     "CONTENT_ADDRESSED_COLUMN",

@@ -26,13 +26,13 @@ class SamplePassage:
 
 
 def load_sample_corpus() -> list[SamplePassage]:
-    """Read the passages shipped in ``qwen3_rag/sample_corpus.jsonl``.
+    """Read the passages shipped in ``qwen3_rag/demo/sample_corpus.jsonl``.
 
     Returns:
         The passages in file order (geography, physics, AI, programming, history, technology;
         English and Chinese).
     """
-    source = resources.files("qwen3_rag").joinpath("sample_corpus.jsonl")
+    source = resources.files("qwen3_rag.demo").joinpath("sample_corpus.jsonl")
     passages = []
     for line in source.read_text(encoding="utf-8").splitlines():
         if line.strip():

@@ -1,4 +1,4 @@
-"""The ASGI middleware vLLM loads with ``--middleware qwen3_rag.api.Qwen3Routes``.
+"""The ASGI middleware vLLM loads with ``--middleware qwen3_rag.server.Qwen3Routes``.
 
 It answers the plain-text rerank, score and embeddings routes by building the Qwen3 prompts as
 token ids and calling vLLM's token-id routes in the same process (``/classify`` for the
@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from qwen3_rag.api.asgi import (
+from qwen3_rag.server.asgi import (
     ASGIApp,
     Receive,
     RequestError,
@@ -29,9 +29,9 @@ from qwen3_rag.api.asgi import (
     send_body,
     send_json,
 )
-from qwen3_rag.api.auth import KeyCheck, server_keys
-from qwen3_rag.api.embeddings import parse_embeddings
-from qwen3_rag.api.scoring import (
+from qwen3_rag.server.auth import KeyCheck, server_keys
+from qwen3_rag.server.embeddings import parse_embeddings
+from qwen3_rag.server.scoring import (
     RerankJob,
     ScoringJob,
     parse_rerank,
@@ -42,7 +42,7 @@ from qwen3_rag.api.scoring import (
 
 __all__ = ["Qwen3Routes"]
 
-logger = logging.getLogger("qwen3_rag.api")
+logger = logging.getLogger("qwen3_rag.server")
 
 #: Rerank routes and the Cohere API version their answers name.
 _RERANK_ROUTES = {"/rerank": "1", "/v1/rerank": "1", "/v2/rerank": "2"}

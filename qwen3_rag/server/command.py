@@ -25,8 +25,8 @@ import httpx
 
 from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_core.models import ModelInfo
-from qwen3_rag.api import MIDDLEWARE
-from qwen3_rag.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
+from qwen3_rag.common.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
+from qwen3_rag.server import MIDDLEWARE
 
 __all__ = [
     "DEFAULT_PORTS",

@@ -252,7 +252,7 @@ class CorpusReader:
     """The records of several files, duplicates refused, bad ones raised or set aside.
 
     Args:
-        files: The files, in order (see :func:`qwen3_rag.files.find_files`).
+        files: The files, in order (see :func:`qwen3_rag.indexing.files.find_files`).
         skip_bad: Set bad records aside in :attr:`skipped` and go on, instead of raising.
 
     Attributes:

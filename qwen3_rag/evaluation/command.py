@@ -21,9 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from qwen3_rag.evaluation.metrics import STAT_TESTS, Ranking
-from qwen3_rag.evaluation.test_set import TestSet, TestSetError, load_test_set
-from qwen3_rag.loading import (
+from qwen3_rag.common.loading import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_RERANKER_MODEL,
     AppError,
@@ -34,6 +32,8 @@ from qwen3_rag.loading import (
     open_store,
     positive_int,
 )
+from qwen3_rag.evaluation.metrics import STAT_TESTS, Ranking
+from qwen3_rag.evaluation.test_set import TestSet, TestSetError, load_test_set
 
 __all__ = ["add_arguments", "run"]
 
@@ -130,7 +130,7 @@ def _model_args(args: argparse.Namespace, kind: str, url: str | None) -> argpars
     Without a GPU, ``auto`` starts transformers (seconds) rather than vLLM (a minute or more
     per model on a CPU), as the interactive commands do.
     """
-    from qwen3_rag.loading import command_backend
+    from qwen3_rag.common.loading import command_backend
 
     values = {**vars(args), f"{kind}_base_url": url, "command": "eval"}
     backend = args.backend
@@ -201,7 +201,7 @@ def _systems(args: argparse.Namespace,
         _warn_random(status, None)
     if tiny:
         from qwen3_core.testing.tiny_models import build_tiny_models
-        from qwen3_rag.store import cache_dir
+        from qwen3_rag.retrieval.store import cache_dir
 
         models = build_tiny_models(cache_dir() / "tiny-models")  # shared with the demo
         embeddings, rerankers = [(str(models.embedding), None)], [(str(models.reranker), None)]
@@ -229,8 +229,8 @@ def _query_bar(status: Console, description: str, total: int,
 def _stage_one(args: argparse.Namespace, spec: ModelSpec, test_set: TestSet, name: str,
                status: Console) -> tuple[Ranking, dict[str, list[str]]]:
     """Index the passages with one embedding model (what is missing) and recall."""
+    from qwen3_rag.common.render import embedding_progress
     from qwen3_rag.evaluation.pipeline import collection_name, index_passages, recall
-    from qwen3_rag.render import embedding_progress
 
     started = time.perf_counter()
     with load_embedder(_model_args(args, "embedding", spec[1]), spec[0]) as embedder:
@@ -302,9 +302,9 @@ def _load(args: argparse.Namespace) -> TestSet:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; returns the exit code."""
+    from qwen3_rag.common.render import make_console
     from qwen3_rag.evaluation.evaluate import evaluate_rankings
-    from qwen3_rag.render import make_console
-    from qwen3_rag.store import cache_dir
+    from qwen3_rag.retrieval.store import cache_dir
 
     started = time.perf_counter()
     missing = [name for name in ("ranx", "matplotlib") if importlib.util.find_spec(name) is None]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen3_core.formats import DEFAULT_INSTRUCTION
-from qwen3_rag.api.asgi import RequestError
+from qwen3_rag.server.asgi import RequestError
 
 __all__ = ["ScoringJob", "parse_rerank", "parse_score", "rerank_answer", "score_answer"]
 

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 __all__ = [
+    "DEFAULT_COLLECTION",
     "HASH_KEY",
     "Hit",
     "VectorStore",
@@ -31,6 +32,9 @@ __all__ = [
     "open_client",
     "recorded_embedding_model",
 ]
+
+#: The collection the commands use unless told otherwise.
+DEFAULT_COLLECTION = "qwen3-rag"
 
 _MODEL_KEY = "qwen3_rag_embedding_model"
 _SIZE_KEY = "qwen3_rag_embedding_size"

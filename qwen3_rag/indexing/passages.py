@@ -18,8 +18,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwen3_rag.corpus_reader import Record
-from qwen3_rag.store import HASH_KEY, content_id
+from qwen3_rag.indexing.corpus_reader import Record
+from qwen3_rag.retrieval.store import HASH_KEY, content_id
 
 __all__ = ["Chunker", "Passage", "text_hash"]
 

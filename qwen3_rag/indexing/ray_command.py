@@ -2,8 +2,8 @@
 
 The reader and the chunker are the in-process command's (same ids, same checks of bad
 records); the passages go to Ray's object store block by block and
-:func:`~qwen3_rag.ray_indexing.index_dataset` does the rest. Stale passages of changed files
-are not looked for on this path (the in-process command removes them).
+:func:`~qwen3_rag.indexing.ray_indexing.index_dataset` does the rest. Stale passages of changed
+files are not looked for on this path (the in-process command removes them).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL
-from qwen3_rag.corpus_reader import CorpusError, CorpusReader
-from qwen3_rag.loading import API_KEY_VARIABLE, AppError
-from qwen3_rag.passages import Chunker
-from qwen3_rag.render import make_console
-from qwen3_rag.store import open_client
+from qwen3_rag.common.loading import API_KEY_VARIABLE, AppError
+from qwen3_rag.common.render import make_console
+from qwen3_rag.indexing.corpus_reader import CorpusError, CorpusReader
+from qwen3_rag.indexing.passages import Chunker
+from qwen3_rag.retrieval.store import open_client
 
 __all__ = ["LOCAL", "run_ray_index"]
 
@@ -79,7 +79,7 @@ def run_ray_index(args: argparse.Namespace, reader: CorpusReader, chunker: Chunk
     """Index the corpus of ``reader`` on Ray; returns the exit code."""
     _check_arguments(args)
     ray = _start_ray(args.ray)
-    from qwen3_rag.ray_indexing import index_dataset, passages_dataset
+    from qwen3_rag.indexing.ray_indexing import index_dataset, passages_dataset
 
     status = make_console(stderr=True)
     model = str(args.embedding_model or DEFAULT_EMBEDDING_MODEL)

@@ -1,52 +1,36 @@
-"""``qwen3-rag index PATH...`` and ``qwen3-rag search QUERY``: your files in a Chroma collection."""
+"""``qwen3-rag index PATH...``: your files into a Chroma collection, batch by batch."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from qwen3_rag.corpus_reader import CorpusError, CorpusReader
-from qwen3_rag.files import SUFFIXES, find_files
-from qwen3_rag.index_progress import indexing_progress
-from qwen3_rag.indexing import DEFAULT_BATCH_SIZE, index_records, vector_settings
-from qwen3_rag.loading import (
+from qwen3_rag.common.loading import (
     AppError,
+    add_collection_argument,
     add_model_arguments,
     add_store_arguments,
     load_embedder,
-    load_reranker,
     open_store,
     positive_int,
 )
-from qwen3_rag.passages import Chunker
-from qwen3_rag.ray_command import LOCAL, run_ray_index
-from qwen3_rag.render import make_console, results_table
-from qwen3_rag.store import (
-    collection_sizes,
-    default_chroma_dir,
-    open_client,
-    recorded_embedding_model,
-)
-from qwen3_rag.two_stage import two_stage_search
+from qwen3_rag.common.render import make_console
+from qwen3_rag.indexing.corpus_reader import CorpusError, CorpusReader
+from qwen3_rag.indexing.files import SUFFIXES, find_files
+from qwen3_rag.indexing.passages import Chunker
+from qwen3_rag.indexing.pipeline import DEFAULT_BATCH_SIZE, index_records, vector_settings
+from qwen3_rag.indexing.progress import indexing_progress
+from qwen3_rag.indexing.ray_command import LOCAL, run_ray_index
 
-__all__ = ["add_index_arguments", "add_search_arguments", "run_index", "run_search"]
+__all__ = ["add_arguments", "run"]
 
-DEFAULT_COLLECTION = "qwen3-rag"
-
-
-def _add_collection_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
-                        help=f"Chroma collection (default {DEFAULT_COLLECTION})")
-
-
-def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag index``."""
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help=f"files ({', '.join(SUFFIXES)}) or directories searched "
                              "recursively; records with an id (JSONL/CSV/Parquet `id` or "
                              "`_id`) keep it in Chroma, cut ones as ID#0, ID#1, ...")
-    _add_collection_argument(parser)
+    add_collection_argument(parser)
     parser.add_argument("--chunk-size", type=int, default=1000,
                         help="longest passage in characters (default 1000)")
     parser.add_argument("--chunk-overlap", type=int, default=150,
@@ -71,20 +55,6 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
 
 
-def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``qwen3-rag search``."""
-    parser.add_argument("query", help="what to look for")
-    _add_collection_argument(parser)
-    parser.add_argument("--k", type=int, default=20, help="candidates from stage 1 (default 20)")
-    parser.add_argument("--top-n", type=int, default=5,
-                        help="results after reranking (default 5)")
-    parser.add_argument("--instruction", default=None,
-                        help="task instruction for both models (default: the model card's)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    add_model_arguments(parser)
-    add_store_arguments(parser)
-
-
 def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
     lines = [f"skipped {len(skipped)} bad record(s):"]
     lines += [f"  {problem}" for problem in skipped[:shown]]
@@ -93,7 +63,7 @@ def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
     return "\n".join(lines)
 
 
-def run_index(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Index the files, streaming them batch by batch; returns the exit code."""
     try:
         files = find_files(args.paths)
@@ -134,45 +104,4 @@ def run_index(args: argparse.Namespace) -> int:
                      f"{counts.unchanged:,} already stored, {counts.removed:,} stale removed.\n"
                      f"Collection {store.name!r} now holds {store.count():,} passages "
                      f"({embedder.model}).", highlight=False)
-    return 0
-
-
-def _search_embedding_model(args: argparse.Namespace) -> str | None:
-    """The model the collection was indexed with, unless the user chose one.
-
-    Raises:
-        AppError: The collection does not exist (found before any model loads).
-    """
-    try:
-        client = open_client(args.chroma_dir, args.chroma_url)
-        sizes = collection_sizes(client)
-    except Exception:
-        return args.embedding_model  # opening the store again below reports the problem
-    if args.collection not in sizes:
-        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
-        others = ", ".join(f"{name} ({count} passages)" for name, count in sizes.items())
-        hint = (f"collections there: {others}; choose one with --collection NAME"
-                if others else "add files with `qwen3-rag index PATH`")
-        raise AppError(f"collection {args.collection!r} does not exist in {where}; {hint}")
-    return args.embedding_model or recorded_embedding_model(client, args.collection)
-
-
-def run_search(args: argparse.Namespace) -> int:
-    """Search a collection; returns the exit code."""
-    if args.k <= 0 or args.top_n <= 0:
-        raise AppError("--k and --top-n must be positive")
-    if not args.query.strip():
-        raise AppError("the query is empty")
-    with load_embedder(args, _search_embedding_model(args)) as embedder:
-        store = open_store(args, args.collection, embedder, create=False)
-        if store.count() == 0:
-            raise AppError(f"collection {store.name!r} is empty; add files with "
-                           f"`qwen3-rag index PATH --collection {store.name}`")
-        with load_reranker(args) as reranker:
-            result = two_stage_search(store, embedder, reranker, args.query, k=args.k,
-                                      top_n=args.top_n, instruction=args.instruction)
-    if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-    else:
-        make_console().print(results_table(result))
     return 0

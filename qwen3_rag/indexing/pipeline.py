@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qwen3_rag.corpus_reader import Record
-from qwen3_rag.passages import Chunker, Passage
-from qwen3_rag.store import VectorStore
+from qwen3_rag.indexing.corpus_reader import Record
+from qwen3_rag.indexing.passages import Chunker, Passage
+from qwen3_rag.retrieval.store import VectorStore
 
 __all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records", "is_stored", "vector_settings"]
 
@@ -49,8 +49,8 @@ def is_stored(passage_id: str, content_hash: str, stored: dict[str, str | None],
 
     Args:
         passage_id: The passage's id.
-        content_hash: The hash of its text (see :func:`~qwen3_rag.passages.text_hash`).
-        stored: :meth:`~qwen3_rag.store.VectorStore.stored_hashes` of the batch.
+        content_hash: The hash of its text (see :func:`~qwen3_rag.indexing.passages.text_hash`).
+        stored: :meth:`~qwen3_rag.retrieval.store.VectorStore.stored_hashes` of the batch.
         content_addressed: The id is a hash of the text itself.
     """
     if passage_id not in stored:
@@ -108,8 +108,9 @@ def index_records(records: Iterable[Record], store: VectorStore,
     changed, or lost records) are deleted.
 
     Args:
-        records: The corpus, read lazily (see :class:`~qwen3_rag.corpus_reader.CorpusReader`);
-            records of one file come together.
+        records: The corpus, read lazily (see
+            :class:`~qwen3_rag.indexing.corpus_reader.CorpusReader`); records of one file come
+            together.
         store: The collection.
         embed: Turns a list of texts into an ``(n, d)`` array (``embed_documents``).
         chunker: Cuts records into passages.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
-from qwen3_rag.store import Hit, VectorStore
+from qwen3_rag.retrieval.store import Hit, VectorStore
 
 __all__ = ["Reranked", "TwoStageResult", "two_stage_search"]
 

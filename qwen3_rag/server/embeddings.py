@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from qwen3_rag.api.asgi import RequestError
+from qwen3_rag.server.asgi import RequestError
 
 __all__ = ["EmbeddingJob", "parse_embeddings"]
 

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from qwen3_rag.two_stage import TwoStageResult
+from qwen3_rag.retrieval.two_stage import TwoStageResult
 
 __all__ = [
     "embedding_progress",

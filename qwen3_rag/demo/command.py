@@ -13,8 +13,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
-from qwen3_rag.corpus import SAMPLE_QUERIES, load_sample_corpus
-from qwen3_rag.loading import (
+from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
@@ -22,9 +21,10 @@ from qwen3_rag.loading import (
     load_reranker,
     open_store,
 )
-from qwen3_rag.render import embedding_progress, make_console, stages
-from qwen3_rag.store import VectorStore, cache_dir, content_id
-from qwen3_rag.two_stage import two_stage_search
+from qwen3_rag.common.render import embedding_progress, make_console, stages
+from qwen3_rag.demo.corpus import SAMPLE_QUERIES, load_sample_corpus
+from qwen3_rag.retrieval.store import VectorStore, cache_dir, content_id
+from qwen3_rag.retrieval.two_stage import two_stage_search
 
 __all__ = ["add_arguments", "run"]
 

@@ -1,4 +1,4 @@
-"""Entry point of the ``qwen3-rag`` command."""
+"""Entry point of the ``qwen3-rag`` command; ``search`` and ``doctor`` live here too."""
 
 from __future__ import annotations
 
@@ -7,23 +7,22 @@ import importlib
 import importlib.metadata
 import sys
 
-from qwen3_rag import quiet
+from qwen3_rag.common import quiet
 
 __all__ = ["build_parser", "main", "parse_arguments"]
 
-#: (sub-command, module, help). A module has ``add_arguments(parser)`` and ``run(args)``, or
-#: ``add_<name>_arguments`` and ``run_<name>`` when it serves several sub-commands, and keeps
-#: its heavy imports (torch, vLLM, gradio) inside the functions that need them.
+#: (sub-command, module, help). A module has ``add_arguments(parser)`` and ``run(args)``, and
+#: keeps its heavy imports (torch, vLLM, gradio) inside the functions that need them.
 _COMMANDS = (
-    ("demo", "qwen3_rag.demo", "two-stage search over a bilingual sample corpus"),
-    ("index", "qwen3_rag.index_search", "embed a corpus (JSONL, BEIR, CSV, Parquet, .txt/.md) "
+    ("demo", "qwen3_rag.demo.command", "two-stage search over a bilingual sample corpus"),
+    ("index", "qwen3_rag.indexing.command", "embed a corpus (JSONL, BEIR, CSV, Parquet, .txt/.md) "
      "into Chroma"),
-    ("search", "qwen3_rag.index_search", "search a collection: recall, then rerank"),
-    ("doctor", "qwen3_rag.doctor", "report the environment and check every backend end to end"),
-    ("ui", "qwen3_rag.ui", "web page: rerank passages, search a collection (extra `ui`)"),
-    ("serve", "qwen3_rag.serve", "start a vLLM server for one model"),
-    ("bench", "qwen3_rag.bench", "speed benchmark against the model card code and vLLM"),
-    ("eval", "qwen3_rag.eval_command", "retrieval quality of both stages on a test set"),
+    ("search", "qwen3_rag.cli.search", "search a collection: recall, then rerank"),
+    ("doctor", "qwen3_rag.cli.doctor",
+     "report the environment and check every backend end to end"),
+    ("ui", "qwen3_rag.ui.app", "web page: rerank passages, search a collection (extra `ui`)"),
+    ("serve", "qwen3_rag.server.command", "start a vLLM server for one model"),
+    ("eval", "qwen3_rag.evaluation.command", "retrieval quality of both stages on a test set"),
 )
 
 
@@ -60,12 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         sub = commands.add_parser(name, help=text, description=text,
                                   formatter_class=_DefaultsShown)
-        adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
-        adder(sub)
+        module.add_arguments(sub)
         # Also after the sub-command (`qwen3-rag demo -v`), without overriding one given before.
         sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="show everything the libraries print")
-        sub.set_defaults(handler=getattr(module, f"run_{name}", None) or module.run)
+        sub.set_defaults(handler=module.run)
     return parser
 
 
@@ -93,7 +91,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
     from qwen3_core import ServerError
-    from qwen3_rag.loading import AppError
+    from qwen3_rag.common.loading import AppError
 
     args = parse_arguments(argv)
     try:
@@ -114,6 +112,3 @@ def main(argv: list[str] | None = None) -> int:
         print(file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,10 +19,10 @@ from rich.text import Text
 from qwen3_core import DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL
 from qwen3_core.engines.registry import choose_backend
 from qwen3_core.hardware import cpu_flags, cpu_supports_bf16, has_nvidia_gpu, total_memory_bytes
-from qwen3_rag.backend_check import CheckResult, agreement, check_backend
-from qwen3_rag.loading import quiet_engine_logs
-from qwen3_rag.render import make_console
-from qwen3_rag.store import cache_dir, default_chroma_dir
+from qwen3_rag.cli.backend_check import CheckResult, agreement, check_backend
+from qwen3_rag.common.loading import quiet_engine_logs
+from qwen3_rag.common.render import make_console
+from qwen3_rag.retrieval.store import cache_dir, default_chroma_dir
 
 __all__ = ["add_arguments", "environment_report", "run"]
 

@@ -1,0 +1,81 @@
+"""``qwen3-rag search QUERY``: embedding recall from a collection, then Qwen3 reranking."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from qwen3_rag.common.loading import (
+    AppError,
+    add_collection_argument,
+    add_model_arguments,
+    add_store_arguments,
+    load_embedder,
+    load_reranker,
+    open_store,
+)
+from qwen3_rag.common.render import make_console, results_table
+from qwen3_rag.retrieval.store import (
+    collection_sizes,
+    default_chroma_dir,
+    open_client,
+    recorded_embedding_model,
+)
+from qwen3_rag.retrieval.two_stage import two_stage_search
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``qwen3-rag search``."""
+    parser.add_argument("query", help="what to look for")
+    add_collection_argument(parser)
+    parser.add_argument("--k", type=int, default=20, help="candidates from stage 1 (default 20)")
+    parser.add_argument("--top-n", type=int, default=5,
+                        help="results after reranking (default 5)")
+    parser.add_argument("--instruction", default=None,
+                        help="task instruction for both models (default: the model card's)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_model_arguments(parser)
+    add_store_arguments(parser)
+
+
+def _search_embedding_model(args: argparse.Namespace) -> str | None:
+    """The model the collection was indexed with, unless the user chose one.
+
+    Raises:
+        AppError: The collection does not exist (found before any model loads).
+    """
+    try:
+        client = open_client(args.chroma_dir, args.chroma_url)
+        sizes = collection_sizes(client)
+    except Exception:
+        return args.embedding_model  # opening the store again below reports the problem
+    if args.collection not in sizes:
+        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
+        others = ", ".join(f"{name} ({count} passages)" for name, count in sizes.items())
+        hint = (f"collections there: {others}; choose one with --collection NAME"
+                if others else "add files with `qwen3-rag index PATH`")
+        raise AppError(f"collection {args.collection!r} does not exist in {where}; {hint}")
+    return args.embedding_model or recorded_embedding_model(client, args.collection)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Search a collection; returns the exit code."""
+    if args.k <= 0 or args.top_n <= 0:
+        raise AppError("--k and --top-n must be positive")
+    if not args.query.strip():
+        raise AppError("the query is empty")
+    with load_embedder(args, _search_embedding_model(args)) as embedder:
+        store = open_store(args, args.collection, embedder, create=False)
+        if store.count() == 0:
+            raise AppError(f"collection {store.name!r} is empty; add files with "
+                           f"`qwen3-rag index PATH --collection {store.name}`")
+        with load_reranker(args) as reranker:
+            result = two_stage_search(store, embedder, reranker, args.query, k=args.k,
+                                      top_n=args.top_n, instruction=args.instruction)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        make_console().print(results_table(result))
+    return 0

@@ -1,0 +1,1 @@
+"""Chroma collections of Qwen3 vectors and two-stage search: recall, then rerank."""
