@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
-from qwen3_core.engines.registry import SharedEngine, choose_backend
+from qwen3_core.engines.registry import SharedEngine
 from qwen3_core.formats import DEFAULT_INSTRUCTION
 from qwen3_core.models import ModelInfo, resolve_model
 from qwen3_core.spec import EngineSpec, Kind
@@ -21,31 +19,18 @@ M = TypeVar("M", bound="Qwen3Model[Any]")
 class Qwen3Model(Generic[S]):
     """Base of :class:`~qwen3_core.Qwen3Embedder` and :class:`~qwen3_core.Qwen3Reranker`.
 
-    Every setting lives in :attr:`spec`, an :class:`~qwen3_core.spec.EngineSpec` checked before
-    anything is downloaded.
+    Every engine setting lives in :attr:`spec`, an :class:`~qwen3_core.spec.EngineSpec` checked
+    before anything is downloaded; it is the only copy (``instruction`` and ``max_length`` read
+    it), so a setting cannot change under a running engine.
     """
 
     _kind: ClassVar[Kind]
+    #: The class's own arguments beside the engine settings (the embedder's ``dimensions``).
+    _options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str],
-        *,
-        backend: str = "auto",
-        dtype: str = "auto",
-        instruction: str | None = None,
-        max_length: int = DEFAULT_MAX_LENGTH,
-        engine_kwargs: dict[str, Any] | None = None,
-        base_url: str | Sequence[str] | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        device: str | None = None,
-    ):
-        spec = EngineSpec.build(
-            self._kind, model, backend=backend, dtype=dtype, instruction=instruction,
-            max_length=max_length, engine_kwargs=engine_kwargs, base_url=base_url,
-            api_key=api_key, timeout=timeout, device=device)
-        self._start(spec)
+    def __init__(self, model: str | os.PathLike[str], **settings: Any):
+        self._start(EngineSpec.build(self._kind, model, owner=type(self).__name__,
+                                     also_valid=self._options, **settings))
 
     @classmethod
     def from_spec(cls: type[M], spec: EngineSpec, **options: Any) -> M:
@@ -70,15 +55,11 @@ class Qwen3Model(Generic[S]):
                             f"{', '.join(map(repr, sorted(options)))}")
 
     def _start(self, spec: EngineSpec) -> None:
-        # Settings that need no model files are checked (by EngineSpec, and for the machine
-        # here by choose_backend) before anything is downloaded.
-        choose_backend(spec.backend, spec.base_url, spec.device)
+        # Every setting that needs no model files was checked when the spec was built, before
+        # anything is downloaded.
         self.spec: EngineSpec = spec
-        self.instruction: str = (DEFAULT_INSTRUCTION if spec.instruction is None
-                                 else spec.instruction)
         self.info: ModelInfo = resolve_model(spec.model, weights=not spec.remote)
         spec.for_model(self.info)
-        self.max_length: int = spec.max_length
         self._check_settings()
         self._shared: S | None = self._open_engine(spec, self.info)
 
@@ -87,6 +68,16 @@ class Qwen3Model(Generic[S]):
 
     def _check_settings(self) -> None:
         """Validate subclass settings that need the model's config, before the engine starts."""
+
+    @property
+    def instruction(self) -> str:
+        """The instruction used when a call passes none (the spec's, else the model card's)."""
+        return DEFAULT_INSTRUCTION if self.spec.instruction is None else self.spec.instruction
+
+    @property
+    def max_length(self) -> int:
+        """Longest prompt in tokens (the spec's)."""
+        return self.spec.max_length
 
     @property
     def model(self) -> str:

@@ -9,17 +9,11 @@ from typing import Any
 import numpy as np
 
 from qwen3_core.base import Qwen3Model
-from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
+from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL
 from qwen3_core.engines.registry import SharedEmbeddingEngine, open_embedding_engine
 from qwen3_core.models import ModelInfo
 from qwen3_core.spec import EngineSpec
-from qwen3_core.validation import (
-    check_dimensions,
-    check_instruction,
-    check_texts,
-    keyword_only_after,
-    refuse_unknown_keywords,
-)
+from qwen3_core.validation import check_dimensions, check_instruction, check_texts
 
 __all__ = ["Qwen3Embedder"]
 
@@ -27,23 +21,12 @@ __all__ = ["Qwen3Embedder"]
 class Qwen3Embedder(Qwen3Model[SharedEmbeddingEngine]):
     """Embeds queries and documents with a Qwen3-Embedding model.
 
-    Every argument after ``model`` is keyword-only (by position still works, with a
-    ``FutureWarning``).
-
     Args:
         model: Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a directory.
-        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
-        dtype: ``"auto"`` (bf16 where the hardware computes it natively), ``"float32"``,
-            ``"bfloat16"`` or ``"float16"``.
-        instruction: Task instruction for queries; the model card's default when None.
         dimensions: Keep the first ``dimensions`` values and renormalise (Matryoshka).
-        max_length: Longest input in tokens; longer texts lose their end.
-        engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
-        base_url: URL or list of URLs of vLLM servers (``qwen3-rag serve``); selects ``http``.
-        api_key: Bearer token for those servers.
-        timeout: Seconds before an http request to a server counts as failed.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
-            A backend that cannot run there raises ``ValueError`` saying why.
+        **settings: The engine settings, by keyword: ``backend``, ``dtype``, ``instruction``
+            (for queries), ``max_length``... as :class:`~qwen3_core.EngineSpec` describes them.
+            An unknown one raises ``TypeError`` naming the valid ones.
 
     Example:
         >>> with Qwen3Embedder("Qwen/Qwen3-Embedding-0.6B") as emb:  # doctest: +SKIP
@@ -53,28 +36,12 @@ class Qwen3Embedder(Qwen3Model[SharedEmbeddingEngine]):
     """
 
     _kind = "embedding"
+    _options = ("dimensions",)
 
-    @refuse_unknown_keywords
-    @keyword_only_after(2)
-    def __init__(
-        self,
-        model: str | os.PathLike[str] = DEFAULT_EMBEDDING_MODEL,
-        *,
-        backend: str = "auto",
-        dtype: str = "auto",
-        instruction: str | None = None,
-        dimensions: int | None = None,
-        max_length: int = DEFAULT_MAX_LENGTH,
-        engine_kwargs: dict[str, Any] | None = None,
-        base_url: str | Sequence[str] | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        device: str | None = None,
-    ):
+    def __init__(self, model: str | os.PathLike[str] = DEFAULT_EMBEDDING_MODEL, *,
+                 dimensions: int | None = None, **settings: Any):
         self._set_options(dimensions=dimensions)
-        super().__init__(model, backend=backend, dtype=dtype, instruction=instruction,
-                         max_length=max_length, engine_kwargs=engine_kwargs, base_url=base_url,
-                         api_key=api_key, timeout=timeout, device=device)
+        super().__init__(model, **settings)
 
     def _set_options(self, *, dimensions: int | None = None) -> None:  # type: ignore[override]
         self.dimensions = dimensions

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from qwen3_core.base import Qwen3Model
-from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_RERANKER_MODEL, DEFAULT_TIMEOUT
+from qwen3_core.defaults import DEFAULT_RERANKER_MODEL
 from qwen3_core.engines.registry import SharedRerankingEngine, open_reranking_engine
 from qwen3_core.models import ModelInfo
 from qwen3_core.spec import EngineSpec
@@ -20,8 +20,6 @@ from qwen3_core.validation import (
     check_score_threshold,
     check_texts,
     check_top_n,
-    keyword_only_after,
-    refuse_unknown_keywords,
 )
 
 __all__ = ["Qwen3Reranker", "RerankResult", "rank"]
@@ -57,22 +55,13 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
     """Scores query-document pairs with a Qwen3-Reranker model.
 
     Every argument after ``model`` (of the methods: after ``query`` and ``documents``) is
-    keyword-only, so two strings cannot be swapped unnoticed; passing them by position still
-    works, with a ``FutureWarning``.
+    keyword-only, so two strings cannot be swapped unnoticed.
 
     Args:
         model: Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a directory.
-        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
-        dtype: ``"auto"`` (bf16 where the hardware computes it natively), ``"float32"``,
-            ``"bfloat16"`` or ``"float16"``.
-        instruction: Task instruction; the model card's default when None.
-        max_length: Longest prompt in tokens; longer documents lose their end.
-        engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
-        base_url: URL or list of URLs of vLLM servers (``qwen3-rag serve``); selects ``http``.
-        api_key: Bearer token for those servers.
-        timeout: Seconds before an http request to a server counts as failed.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
-            A backend that cannot run there raises ``ValueError`` saying why.
+        **settings: The engine settings, by keyword: ``backend``, ``dtype``, ``instruction``,
+            ``max_length``... as :class:`~qwen3_core.EngineSpec` describes them. An unknown one
+            raises ``TypeError`` naming the valid ones.
 
     Example:
         >>> with Qwen3Reranker("Qwen/Qwen3-Reranker-0.6B") as rr:  # doctest: +SKIP
@@ -81,39 +70,23 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
 
     _kind = "reranker"
 
-    @refuse_unknown_keywords
-    @keyword_only_after(2)
-    def __init__(
-        self,
-        model: str | os.PathLike[str] = DEFAULT_RERANKER_MODEL,
-        *,
-        backend: str = "auto",
-        dtype: str = "auto",
-        instruction: str | None = None,
-        max_length: int = DEFAULT_MAX_LENGTH,
-        engine_kwargs: dict[str, Any] | None = None,
-        base_url: str | Sequence[str] | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        device: str | None = None,
-    ):
-        super().__init__(model, backend=backend, dtype=dtype, instruction=instruction,
-                         max_length=max_length, engine_kwargs=engine_kwargs, base_url=base_url,
-                         api_key=api_key, timeout=timeout, device=device)
+    def __init__(self, model: str | os.PathLike[str] = DEFAULT_RERANKER_MODEL, **settings: Any):
+        super().__init__(model, **settings)
 
     def _open_engine(self, spec: EngineSpec, info: ModelInfo) -> SharedRerankingEngine:
         return open_reranking_engine(spec, info)
 
+    # Sync and async share everything but the engine call: _prompt_groups prepares, _unpack and
+    # rank finish.
+
     # -- sync -------------------------------------------------------------------------------
 
-    @keyword_only_after(3)
     def score(
         self, query: str, documents: Sequence[str], *, instruction: str | None = None
     ) -> list[float]:
         """P(yes) for each document, in input order, each in [0, 1]."""
         return self.score_many([query], [documents], instruction=instruction)[0]
 
-    @keyword_only_after(3)
     def score_many(
         self,
         queries: Sequence[str],
@@ -123,11 +96,9 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
     ) -> list[list[float]]:
         """Score several queries' candidates in one batched engine call."""
         groups = self._prompt_groups(queries, documents_per_query, instruction)
-        if not any(groups):
-            return [[] for _ in groups]
-        return self._unpack(groups, self._engine().score_groups([g for g in groups if g]))
+        asked = [g for g in groups if g]
+        return self._unpack(groups, self._engine().score_groups(asked) if asked else [])
 
-    @keyword_only_after(3)
     def rerank(
         self,
         query: str,
@@ -146,20 +117,18 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
             score_threshold: Drop documents scoring below this value in [0, 1].
             instruction: Overrides the instruction for this call.
         """
-        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
-        docs = check_texts(documents)
-        return rank(docs, self.score(query, docs, instruction=instruction), top_n, score_threshold)
+        docs, top_n, score_threshold = _rerank_arguments(documents, top_n, score_threshold)
+        return rank(docs, self.score(query, docs, instruction=instruction), top_n,
+                    score_threshold)
 
     # -- async ------------------------------------------------------------------------------
 
-    @keyword_only_after(3)
     async def ascore(
         self, query: str, documents: Sequence[str], *, instruction: str | None = None
     ) -> list[float]:
         """Async :meth:`score`; runs on the engine's thread, never blocking the loop."""
         return (await self.ascore_many([query], [documents], instruction=instruction))[0]
 
-    @keyword_only_after(3)
     async def ascore_many(
         self,
         queries: Sequence[str],
@@ -169,12 +138,9 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
     ) -> list[list[float]]:
         """Async :meth:`score_many`."""
         groups = self._prompt_groups(queries, documents_per_query, instruction)
-        if not any(groups):
-            return [[] for _ in groups]
-        scores = await self._engine().ascore_groups([g for g in groups if g])
-        return self._unpack(groups, scores)
+        asked = [g for g in groups if g]
+        return self._unpack(groups, await self._engine().ascore_groups(asked) if asked else [])
 
-    @keyword_only_after(3)
     async def arerank(
         self,
         query: str,
@@ -185,8 +151,7 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
         instruction: str | None = None,
     ) -> list[RerankResult]:
         """Async :meth:`rerank`."""
-        top_n, score_threshold = check_top_n(top_n), check_score_threshold(score_threshold)
-        docs = check_texts(documents)
+        docs, top_n, score_threshold = _rerank_arguments(documents, top_n, score_threshold)
         return rank(docs, await self.ascore(query, docs, instruction=instruction), top_n,
                     score_threshold)
 
@@ -216,3 +181,10 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
     def _unpack(groups: list[list[list[int]]], scores: list[np.ndarray]) -> list[list[float]]:
         it = iter(scores)
         return [[float(s) for s in next(it)] if group else [] for group in groups]
+
+
+def _rerank_arguments(
+    documents: Sequence[str], top_n: object, score_threshold: object
+) -> tuple[list[str], int | None, float | None]:
+    """The checked arguments of :meth:`Qwen3Reranker.rerank` (and ``arerank``)."""
+    return check_texts(documents), check_top_n(top_n), check_score_threshold(score_threshold)

@@ -1,9 +1,14 @@
 """``EngineSpec``: every setting that chooses and configures one engine, checked when built.
 
-The core classes and both integrations hold one. Building it checks every setting that needs no
-model files, so a typo fails in milliseconds, before anything is downloaded; the settings that
-need the model's config (``max_length`` against its context) are checked by :meth:`for_model`.
-The engine registry keys on :meth:`engine_key`, a spec reduced to what the engine depends on.
+The schema of the engine settings: the core classes take them as ``**settings`` into a spec, each
+integration declares one field per setting (a test pins the sets equal) and builds its spec in
+one validator, and the registry and the engines take the spec whole. Building it checks every
+setting that needs no model files, so a mistake fails in milliseconds, before anything is
+downloaded, with the same exception on every layer: an unknown setting raises ``TypeError``, a
+value of the wrong type ``TypeError``, a bad value ``ValueError``, each naming the value and the
+valid ones. The settings that need the model's config (``max_length`` against its context) are
+checked by :meth:`for_model`. The engine registry keys on :meth:`engine_key`, a spec reduced to
+what the engine depends on.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
-from qwen3_core.engines.backends import backend_names
-from qwen3_core.engines.devices import check_device
+from qwen3_core.engines.backends import backend_choices
+from qwen3_core.engines.devices import check_device, vllm_device_problem, vllm_is_cpu_build
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.models import ModelInfo
 from qwen3_core.urls import normalise_base_urls
+from qwen3_core.validation import refuse_unknown_arguments
 
-__all__ = ["KINDS", "EngineSpec", "Kind"]
+__all__ = ["KINDS", "EngineSpec", "Kind", "setting_names"]
 
 Kind = Literal["embedding", "reranker"]
 KINDS: tuple[Kind, ...] = ("embedding", "reranker")
@@ -36,7 +42,8 @@ class EngineSpec:
     Args:
         kind: ``"embedding"`` or ``"reranker"``.
         model: Hugging Face id or local directory.
-        backend: ``"auto"`` or a registered backend (``"vllm"``, ``"transformers"``, ``"http"``).
+        backend: ``"auto"`` or a registered backend
+            (:func:`~qwen3_core.engines.backends.backend_choices`).
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"`` (or an alias).
         instruction: Task instruction; None for the model card's. Not part of the engine: one
             engine serves every instruction.
@@ -45,22 +52,24 @@ class EngineSpec:
         base_url: Server URLs (a string or several); selects the http backend under ``auto``.
         api_key: Bearer token for those servers (not shown in ``repr``).
         timeout: Seconds before a request to a server counts as failed.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, or None for the backend's choice.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, or None for the backend's choice;
+            a backend that cannot run there raises ``ValueError`` saying why.
 
     Raises:
-        TypeError: A setting has the wrong type.
+        TypeError: A setting has the wrong type (or, from :meth:`build`, is unknown).
         ValueError: A setting has a value no backend accepts, or settings contradict each other;
             the message names the value and the valid ones.
     """
 
     kind: Kind
     model: str
+    # The settings: each integration declares one field per name here (tests pin that).
     backend: str = "auto"
     dtype: str = "auto"
     instruction: str | None = None
     max_length: int = DEFAULT_MAX_LENGTH
     engine_kwargs: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    base_url: tuple[str, ...] = ()
+    base_url: tuple[str, ...] = ()  # a str or list of URLs is accepted and normalised
     api_key: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
     device: str | None = None
@@ -77,7 +86,10 @@ class EngineSpec:
         if not isinstance(model, str) or not model.strip():
             raise TypeError(f"model must be a Hugging Face id or a directory, got {model!r}")
         set_(self, "model", model)
-        names = ("auto", *backend_names())
+        for name in ("backend", "dtype"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
+        names = backend_choices()
         if self.backend not in names:
             raise ValueError(f"backend={self.backend!r} is not valid; choose one of "
                              f"{', '.join(names)}")
@@ -99,8 +111,9 @@ class EngineSpec:
              tuple(normalise_base_urls(urls if isinstance(urls, str) else list(urls))))
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise TypeError("api_key must be a str or None")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) \
-                or not self.timeout > 0:
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)):
+            raise TypeError(f"timeout must be a number of seconds, got {self.timeout!r}")
+        if not self.timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         set_(self, "timeout", float(self.timeout))
         check_device(self.device)
@@ -110,24 +123,30 @@ class EngineSpec:
         if self.device is not None and self.remote:
             raise ValueError(f"device={self.device!r} cannot be honoured with base_url: the "
                              "server runs the model where it was started (its own GPU or CPU)")
+        if self.backend == "vllm" and self.device is not None:
+            problem = vllm_device_problem(self.device, gpu_build=not vllm_is_cpu_build())
+            if problem is not None:
+                raise ValueError(problem)
 
     @classmethod
-    def build(cls, kind: Kind, model: str | os.PathLike[str], *,
-              base_url: str | Sequence[str] | None = None, **settings: Any) -> EngineSpec:
-        """A spec from the keyword arguments the public classes take (``base_url`` may be None).
+    def build(cls, kind: Kind, model: str | os.PathLike[str], *, owner: str = "EngineSpec",
+              also_valid: Sequence[str] = (), **settings: Any) -> EngineSpec:
+        """A spec from keyword arguments, refusing unknown ones.
+
+        Args:
+            kind: ``"embedding"`` or ``"reranker"``.
+            model: Hugging Face id or local directory.
+            owner: Who received the settings, for the message about an unknown one.
+            also_valid: The owner's own arguments beside the settings, listed in that message.
+            **settings: Any of :func:`setting_names`.
 
         Raises:
-            TypeError: An unknown setting, named with the valid ones.
+            TypeError: An unknown setting, named with the valid ones; or a wrong type.
+            ValueError: A bad value.
         """
-        valid = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in
-                 ("kind", "model", "base_url")]
-        unknown = sorted(set(settings) - set(valid))
-        if unknown:
-            raise TypeError(f"unknown engine setting(s) {', '.join(map(repr, unknown))}; valid: "
-                            f"{', '.join(valid)}")
-        urls: tuple[str, ...] | str | list[str] = () if base_url is None else (
-            base_url if isinstance(base_url, str) else list(base_url))
-        return cls(kind, model, base_url=urls, **settings)  # type: ignore[arg-type]
+        refuse_unknown_arguments(owner, settings, ["model", *setting_names(), *also_valid])
+        # __post_init__ takes a PathLike too, and checks the type.
+        return cls(kind, cast(str, model), **settings)
 
     @property
     def remote(self) -> bool:
@@ -158,3 +177,9 @@ class EngineSpec:
             base_url=self.base_url if remote else (), api_key=self.api_key if remote else None,
             timeout=self.timeout if remote else DEFAULT_TIMEOUT,
         )
+
+
+def setting_names() -> tuple[str, ...]:
+    """The engine settings a user passes (every field of :class:`EngineSpec` but kind and model)."""
+    return tuple(f.name for f in dataclasses.fields(EngineSpec)
+                 if f.init and f.name not in ("kind", "model"))

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-import warnings
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
 
 __all__ = [
-    "keyword_only_after",
-    "refuse_unknown_keywords",
+    "refuse_unknown_arguments",
     "check_dimensions",
     "check_instruction",
     "check_query",
@@ -87,62 +82,25 @@ def check_dimensions(dimensions: object, hidden_size: int, minimum: int = 32) ->
     return dimensions
 
 
-_Init = TypeVar("_Init", bound=Callable[..., Any])
 
+def refuse_unknown_arguments(owner: str, given: Iterable[str], valid: Iterable[str]) -> None:
+    """Raise ``TypeError`` naming each argument of ``given`` that is not in ``valid``.
 
-def refuse_unknown_keywords(init: _Init) -> _Init:
-    """Wrap an ``__init__`` so an unknown keyword names itself and the valid ones.
+    The one check every layer (core classes, ``EngineSpec``, LangChain, LlamaIndex) uses. Python's
+    and pydantic's own errors name the unknown argument only; a typo (``top_m=3``) or an option of
+    another library is easier to fix with the valid names beside it.
 
-    Python's own ``TypeError`` names the unknown keyword only; a typo (``top_m=3``) or an
-    option of another library is easier to fix with the valid names beside it.
+    Args:
+        owner: What received the arguments (a class name), for the message.
+        given: The names passed.
+        valid: The names ``owner`` accepts.
+
+    Raises:
+        TypeError: Some name of ``given`` is not valid.
     """
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    valid = [name for name, parameter in inspect.signature(init).parameters.items()
-             if name != "self" and parameter.kind in kinds]
-
-    @functools.wraps(init)
-    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            names = ", ".join(repr(name) for name in unknown)
-            raise TypeError(f"{type(self).__name__} got unexpected argument(s) {names}; valid "
-                            f"arguments: {', '.join(valid)}")
-        return init(self, *args, **kwargs)
-
-    return checked  # type: ignore[return-value]
-
-
-def keyword_only_after(count: int) -> Callable[[_Init], _Init]:
-    """Make the parameters after the first ``count`` keyword-only, with a grace period.
-
-    The wrapped function declares them after ``*``; a caller still passing them by position
-    (in their declared order, as before) gets a ``FutureWarning`` naming them, and the call works.
-    ``count`` includes ``self``.
-    """
-
-    def decorate(function: _Init) -> _Init:
-        keyword_only = [name for name, parameter in inspect.signature(function).parameters.items()
-                        if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
-
-        @functools.wraps(function)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > count:
-                extra = args[count:]
-                if len(extra) > len(keyword_only):
-                    raise TypeError(f"{function.__qualname__} takes at most {count} positional "
-                                    f"argument(s), got {len(args)}")
-                names = keyword_only[:len(extra)]
-                clash = sorted(set(names) & set(kwargs))
-                if clash:
-                    raise TypeError(f"{function.__qualname__} got {', '.join(clash)} both by "
-                                    "position and by keyword")
-                warnings.warn(f"{function.__qualname__}: pass {', '.join(names)} by keyword "
-                              f"({names[0]}=...); passing them by position will stop working",
-                              FutureWarning, stacklevel=2)
-                kwargs.update(zip(names, extra))
-                args = args[:count]
-            return function(*args, **kwargs)
-
-        return checked  # type: ignore[return-value]
-
-    return decorate
+    valid = list(valid)
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise TypeError(f"{owner} got unexpected argument(s) {names}; valid arguments: "
+                        f"{', '.join(valid)}")

@@ -96,7 +96,8 @@ def test_api_key_is_not_shown():
 
 
 def test_unknown_setting_names_the_valid_ones():
-    with pytest.raises(TypeError, match=r"'max_len'.*valid: backend, dtype, instruction"):
+    with pytest.raises(TypeError,
+                       match=r"'max_len'.*valid arguments: model, backend, dtype, instruction"):
         EngineSpec.build("reranker", "m", max_len=512)
 
 
@@ -118,29 +119,3 @@ def test_from_spec_opens_the_same_engine_as_the_constructor(tiny_models):
     with pytest.raises(ValueError, match="Qwen3Reranker needs a reranker spec"):
         Qwen3Reranker.from_spec(spec)
 
-
-def test_positional_arguments_after_the_first_still_work_with_a_warning(tiny_models):
-    with pytest.warns(FutureWarning, match="pass backend, dtype by keyword"):
-        reranker = Qwen3Reranker(tiny_models.reranker, "transformers", "float32")
-    with reranker:
-        query, documents = "longest river", ["the Yangtze", "a lake"]
-        expected = reranker.score(query, documents, instruction="Find rivers")
-        with pytest.warns(FutureWarning, match="pass instruction by keyword"):
-            assert reranker.score(query, documents, "Find rivers") == expected
-        with pytest.raises(TypeError, match="both by position and by keyword"):
-            reranker.rerank(query, documents, 1, top_n=1)
-
-
-def test_the_old_open_engine_still_works_with_a_deprecation_warning(tiny_models):
-    from qwen3_core.engines import open_engine
-    from qwen3_core.models import resolve_model
-
-    info = resolve_model(tiny_models.reranker)
-    with pytest.warns(DeprecationWarning, match="build an EngineSpec"):
-        shared = open_engine("reranker", info, "transformers", "float32", 512)
-    try:
-        with Qwen3Reranker(tiny_models.reranker, backend="transformers", dtype="float32",
-                           max_length=512) as reranker:
-            assert reranker._engine() is shared
-    finally:
-        shared.release()

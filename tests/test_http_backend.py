@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import reference
 
-from qwen3_core import Qwen3Embedder, Qwen3Reranker
+from qwen3_core import EngineSpec, Qwen3Embedder, Qwen3Reranker
 from qwen3_core.engines.http_backend import HttpEngine, ServerError
 from qwen3_core.models import resolve_model
 from vllm_servers import API_KEY
@@ -122,7 +122,9 @@ async def test_fifty_concurrent_async_calls(http_reranker, http_embedder, refere
 
 def test_unknown_model_name_is_a_clear_error(tiny_models, servers):
     info = replace(resolve_model(tiny_models.reranker), name="not-the-served-name")
-    engine = HttpEngine("reranker", info, [servers["reranker"].url], API_KEY, 10.0, 8192)
+    spec = EngineSpec("reranker", info.name, backend="http", base_url=servers["reranker"].url,
+                      api_key=API_KEY, timeout=10.0, max_length=8192)
+    engine = HttpEngine(spec, info)
     try:
         with pytest.raises(ServerError, match="HTTP 404.*--served-model-name"):
             engine.score_groups([[[1, 2, 3]]])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qwen3_core import EngineSpec
 from qwen3_core.engines import http_backend
 from qwen3_core.engines.http_backend import HttpEngine, ServerError
 from qwen3_core.models import ModelInfo
@@ -76,7 +77,7 @@ def _gaps(times: list[float]) -> list[float]:
 
 def test_a_failing_round_is_retried_with_a_doubling_pause(flaky):
     server = flaky(failures=2)
-    engine = HttpEngine("reranker", INFO, server.url, timeout=30)
+    engine = HttpEngine(_spec(server.url), INFO)
     try:
         scores = engine.score_groups([[[1, 2], [3]]])
     finally:
@@ -90,7 +91,7 @@ def test_a_failing_round_is_retried_with_a_doubling_pause(flaky):
 
 async def test_the_async_path_retries_the_same_way(flaky):
     server = flaky(failures=2)
-    engine = HttpEngine("reranker", INFO, server.url, timeout=30)
+    engine = HttpEngine(_spec(server.url), INFO)
     try:
         scores = await engine.ascore_groups([[[1, 2]]])
     finally:
@@ -101,7 +102,7 @@ async def test_the_async_path_retries_the_same_way(flaky):
 
 def test_after_the_last_round_the_error_lists_every_failure(flaky):
     server = flaky(failures=100)
-    engine = HttpEngine("reranker", INFO, server.url, timeout=30)
+    engine = HttpEngine(_spec(server.url), INFO)
     try:
         with pytest.raises(ServerError) as caught:
             engine.score_groups([[[1]]])
@@ -114,7 +115,7 @@ def test_after_the_last_round_the_error_lists_every_failure(flaky):
 
 def test_a_second_server_answers_at_once_when_the_first_fails(flaky):
     broken, healthy = flaky(failures=100), flaky(failures=0)
-    engine = HttpEngine("reranker", INFO, [broken.url, healthy.url], timeout=30)
+    engine = HttpEngine(_spec([broken.url, healthy.url]), INFO)
     try:
         started = time.monotonic()
         scores = engine.score_groups([[[1]]])
@@ -124,3 +125,7 @@ def test_a_second_server_answers_at_once_when_the_first_fails(flaky):
     np.testing.assert_array_equal(scores[0], np.float32([0.25]))
     assert len(broken.request_times) == 1 and len(healthy.request_times) == 1
     assert elapsed < http_backend.BACKOFF_SECONDS  # failover within the round, no backoff
+
+
+def _spec(base_url):
+    return EngineSpec("reranker", INFO.name, backend="http", base_url=base_url, timeout=30)

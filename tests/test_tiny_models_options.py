@@ -47,12 +47,3 @@ def test_changing_the_options_rebuilds_the_models(tmp_path):
     narrow = _tensors(tmp_path / "reranker")["model.layers.0.mlp.up_proj.weight"]
     assert narrow.dtype == torch.bfloat16 and narrow.float().std().item() < 0.03
 
-
-def test_the_old_module_name_still_works_with_a_deprecation_warning():
-    import importlib
-    import sys
-
-    sys.modules.pop("qwen3_core.tiny_models", None)
-    with pytest.warns(DeprecationWarning, match="qwen3_core.testing.tiny_models"):
-        old = importlib.import_module("qwen3_core.tiny_models")
-    assert old.build_tiny_models is build_tiny_models and old.TinyShape is TinyShape

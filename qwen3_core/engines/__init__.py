@@ -16,7 +16,6 @@ from qwen3_core.engines.registry import (
     SharedEngine,
     SharedRerankingEngine,
     choose_backend,
-    open_engine,
 )
 
 __all__ = [
@@ -31,6 +30,5 @@ __all__ = [
     "SharedRerankingEngine",
     "backend_names",
     "choose_backend",
-    "open_engine",
     "register_backend",
 ]

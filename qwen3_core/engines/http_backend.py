@@ -36,7 +36,6 @@ from tenacity import (
     wait_exponential,
 )
 
-from qwen3_core.defaults import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT
 from qwen3_core.models import ModelInfo
 from qwen3_core.urls import normalise_base_urls
 
@@ -133,30 +132,25 @@ class HttpEngine:
     """An embedding or reranker model served by one or more vLLM OpenAI-compatible servers.
 
     Args:
-        kind: ``"embedding"`` or ``"reranker"``.
+        spec: The settings, validated: ``kind``; ``base_url``, the servers; ``api_key``, if they
+            were started with ``--api-key``; ``timeout``, seconds to wait for one answer (a dead
+            server is reported within about that); ``max_length``, the longest prompt the core
+            sends (the servers' ``--max-model-len`` must allow it).
         info: The model; ``info.name`` is the served model name (``qwen3-rag serve`` starts the
             server with ``--served-model-name`` set to the model as given).
-        base_url: A server URL or a list of them.
-        api_key: Bearer token, if the servers were started with ``--api-key``.
-        timeout: Seconds to wait for one answer; a dead server is reported within about that.
-        max_length: Longest prompt the core sends; the servers' ``--max-model-len`` must allow it.
     """
 
     backend = "http"
     thread_safe = True
 
-    def __init__(self, kind: str, info: ModelInfo, base_url: str | Sequence[str],
-                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 max_length: int = DEFAULT_MAX_LENGTH):
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
-        self.kind = kind
+    def __init__(self, spec: EngineSpec, info: ModelInfo):
+        self.kind = spec.kind
         self.info = info
-        self.timeout = float(timeout)
-        self.max_length = max_length
-        self._pool = _ServerPool(normalise_base_urls(base_url))
-        self._path = "/classify" if kind == "reranker" else "/v1/embeddings"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = timeout = spec.timeout
+        self.max_length = spec.max_length
+        self._pool = _ServerPool(spec.base_url)
+        self._path = "/classify" if spec.kind == "reranker" else "/v1/embeddings"
+        headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
         self._client_options: dict[str, Any] = {
             "headers": headers,
             "timeout": httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, timeout)),
@@ -370,8 +364,7 @@ class HttpEngine:
 
 def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> HttpEngine:
     """The ``http`` backend: the model on the vLLM servers of ``spec.base_url``."""
-    return HttpEngine(spec.kind, info, list(spec.base_url), api_key=spec.api_key,
-                      timeout=spec.timeout, max_length=spec.max_length)
+    return HttpEngine(spec, info)
 
 
 def _vector(embedding: str | list[float]) -> np.ndarray:
@@ -395,8 +388,7 @@ def _split(values: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
 
 
 if TYPE_CHECKING:  # mypy checks this backend against the engine interfaces
-    from qwen3_core.engines.backends import EngineStarter
-    from qwen3_core.engines.protocols import EmbeddingEngine, RerankingEngine
+    from qwen3_core.engines.protocols import EmbeddingEngine, EngineStarter, RerankingEngine
 
     _embedding_engine: type[EmbeddingEngine] = HttpEngine
     _reranking_engine: type[RerankingEngine] = HttpEngine

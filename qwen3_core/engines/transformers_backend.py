@@ -64,15 +64,7 @@ class TransformersEngine:
     backend = "transformers"
 
     def __init__(
-        self,
-        kind: str,
-        info: ModelInfo,
-        dtype: str,
-        max_length: int,
-        engine_kwargs: dict[str, Any] | None,
-        *,
-        no_yes_ids: tuple[int, int] | None = None,
-        device: str | None = None,
+        self, spec: EngineSpec, info: ModelInfo, *, no_yes_ids: tuple[int, int] | None = None
     ):
         try:
             import torch
@@ -80,12 +72,12 @@ class TransformersEngine:
         except ImportError as exc:
             raise ImportError(_MISSING_TRANSFORMERS) from exc
         self._torch = torch
-        self.kind = kind
-        self.device = _torch_device(torch, device)
+        self.kind = kind = spec.kind
+        self.device = _torch_device(torch, spec.device)
         on_gpu = self.device.startswith("cuda")
-        self.dtype = resolve_dtype(dtype, on_gpu)
+        self.dtype = resolve_dtype(spec.dtype, on_gpu)
         torch_dtype = getattr(torch, _TORCH_DTYPES[self.dtype])
-        load_kwargs = {"dtype": torch_dtype, **(engine_kwargs or {})}
+        load_kwargs = {"dtype": torch_dtype, **spec.engine_kwargs}
         if kind == "reranker":
             if no_yes_ids is None:
                 raise ValueError("the reranker engine needs the ids of the 'no' and 'yes' tokens")
@@ -190,8 +182,7 @@ def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> Transfor
     """The ``transformers`` backend: the model in this process with PyTorch."""
     no_yes = (prompts.no_id, prompts.yes_id) if isinstance(prompts, RerankPromptTokenizer) \
         else None
-    return TransformersEngine(spec.kind, info, spec.dtype, spec.max_length,
-                              dict(spec.engine_kwargs), no_yes_ids=no_yes, device=spec.device)
+    return TransformersEngine(spec, info, no_yes_ids=no_yes)
 
 
 def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
@@ -215,8 +206,7 @@ def _length_sorted_batches(rows: Sequence[Sequence[int]], budget: int) -> Iterat
 
 
 if TYPE_CHECKING:  # mypy checks this backend against the engine interfaces
-    from qwen3_core.engines.backends import EngineStarter
-    from qwen3_core.engines.protocols import EmbeddingEngine, RerankingEngine
+    from qwen3_core.engines.protocols import EmbeddingEngine, EngineStarter, RerankingEngine
 
     _embedding_engine: type[EmbeddingEngine] = TransformersEngine
     _reranking_engine: type[RerankingEngine] = TransformersEngine

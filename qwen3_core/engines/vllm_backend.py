@@ -137,19 +137,13 @@ class VllmEngine:
 
     backend = "vllm"
 
-    def __init__(
-        self,
-        kind: str,
-        info: ModelInfo,
-        dtype: str,
-        max_length: int,
-        engine_kwargs: dict[str, Any] | None,
-    ):
+    def __init__(self, spec: EngineSpec, info: ModelInfo):
+        kind, max_length = spec.kind, spec.max_length
         try:
             import vllm
         except ImportError as exc:
             raise ImportError(_MISSING_VLLM) from exc
-        args = vllm_engine_args(kind, info, dtype, max_length)
+        args = vllm_engine_args(kind, info, spec.dtype, max_length)
         self._gpu_share: GpuShare | None = None
         if "gpu_memory_utilization" in args:
             # Claimed for as long as this engine runs, so the next engine plans around it.
@@ -157,7 +151,7 @@ class VllmEngine:
                                               gpu_total_memory_bytes())
             args["gpu_memory_utilization"] = self._gpu_share.fraction
             args["kv_cache_memory_bytes"] = self._gpu_share.kv_cache_bytes
-        args.update(engine_kwargs or {})
+        args.update(spec.engine_kwargs)
         self.kind = kind
         self.dtype = args["dtype"]
         logger.info("starting vLLM for %s (%s, %s)", info.name, kind, self.dtype)
@@ -208,7 +202,7 @@ class VllmEngine:
 
 def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> VllmEngine:
     """The ``vllm`` backend: an in-process ``vllm.LLM`` for ``spec``."""
-    return VllmEngine(spec.kind, info, spec.dtype, spec.max_length, dict(spec.engine_kwargs))
+    return VllmEngine(spec, info)
 
 
 def _token_prompts(ids: Sequence[Sequence[int]]) -> list[dict[str, list[int]]]:
@@ -220,8 +214,7 @@ def _split(values: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
 
 
 if TYPE_CHECKING:  # mypy checks this backend against the engine interfaces
-    from qwen3_core.engines.backends import EngineStarter
-    from qwen3_core.engines.protocols import EmbeddingEngine, RerankingEngine
+    from qwen3_core.engines.protocols import EmbeddingEngine, EngineStarter, RerankingEngine
 
     _embedding_engine: type[EmbeddingEngine] = VllmEngine
     _reranking_engine: type[RerankingEngine] = VllmEngine
