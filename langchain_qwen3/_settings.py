@@ -1,9 +1,17 @@
-"""The engine settings both LangChain wrappers share, and their engine's lifetime."""
+"""The engine settings both LangChain wrappers share, and their engine's lifetime.
+
+Each setting of :class:`qwen3_core.EngineSpec` is declared here once, as a field; one validator
+turns the fields into the spec (:meth:`EngineSettings._spec_of`). Mistakes raise what they raise
+on every layer: an unknown argument ``TypeError``, a setting of the wrong type ``TypeError``, a
+bad value ``ValueError`` (pydantic wraps it in its ``ValidationError``, a ``ValueError``
+subclass, keeping the message).
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -11,23 +19,23 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
     model_validator,
 )
 from typing_extensions import Self
 
 from qwen3_core import DEFAULT_MAX_LENGTH, DEFAULT_TIMEOUT, EngineSpec
 from qwen3_core.base import Qwen3Model
-from qwen3_core.spec import Kind
+from qwen3_core.spec import Kind, setting_names
+from qwen3_core.validation import refuse_unknown_arguments
 
 __all__ = ["EngineSettings"]
 
 
 class EngineSettings(BaseModel):
-    """Fields that choose the engine; fixed once the wrapper exists, since the engine is started.
+    """Fields that choose the engine; frozen, since the engine starts with the wrapper.
 
-    Subclasses give ``model`` their default and create the core object in ``model_post_init``
-    from :meth:`_build_spec`, which checks every setting before anything is downloaded.
+    Subclasses set ``_kind``, give ``model`` their default and create the core object in
+    ``model_post_init`` from :attr:`spec`.
     """
 
     model_config = ConfigDict(
@@ -38,14 +46,16 @@ class EngineSettings(BaseModel):
         use_attribute_docstrings=True,
     )
 
+    _kind: ClassVar[Kind]
+
     model: str = Field(alias="model_name", frozen=True)
     """Hugging Face id or local directory of the model."""
     backend: str = Field(default="auto", frozen=True)
-    """``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``."""
+    """``"auto"`` or a registered backend (``vllm``, ``transformers``, ``http``...)."""
     dtype: str = Field(default="auto", frozen=True)
     """``"auto"`` (bf16 where computed natively), ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
     instruction: str | None = Field(default=None, frozen=True)
-    """Task instruction; the model card's default when None."""
+    """Task instruction (for queries); the model card's when None. Calls may override it."""
     max_length: int = Field(default=DEFAULT_MAX_LENGTH, frozen=True)
     """Longest input in tokens; longer texts lose their end."""
     engine_kwargs: dict[str, Any] | None = Field(default=None, frozen=True)
@@ -63,32 +73,30 @@ class EngineSettings(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _refuse_unknown(cls, data: Any) -> Any:
-        # pydantic's own error names the unknown field only; the valid ones help fix a typo.
-        if isinstance(data, dict):
-            valid = set(cls.model_fields) | {
-                field.alias for field in cls.model_fields.values() if field.alias}
-            unknown = sorted(set(data) - valid)
-            if unknown:
-                names = ", ".join(repr(name) for name in unknown)
-                raise ValueError(f"{cls.__name__} got unexpected argument(s) {names}; valid "
-                                 f"arguments: {', '.join(sorted(valid))}")
+    def _check_settings(cls, data: Any) -> Any:
+        # Before pydantic's own field checks, so every layer raises the same exception with the
+        # same message for the same mistake; nothing is downloaded yet.
+        if isinstance(data, Mapping):
+            aliases = [f.alias for f in cls.model_fields.values() if f.alias]
+            refuse_unknown_arguments(cls.__name__, data, [*cls.model_fields, *aliases])
+            # A pathlib.Path to a local model directory is as good as an id.
+            data = {key: os.fspath(value) if key in ("model", "model_name") and
+                    isinstance(value, os.PathLike) else value for key, value in data.items()}
+            cls._spec_of(data)
         return data
 
-    @field_validator("model", mode="before")
     @classmethod
-    def _model_path_as_text(cls, value: object) -> object:
-        # A pathlib.Path to a local model directory is as good as an id.
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
+    def _spec_of(cls, values: Mapping[str, Any]) -> EngineSpec:
+        """The spec of these field values (given, or the fields' defaults).
 
-    def _build_spec(self, kind: Kind) -> EngineSpec:
-        """The validated engine settings of these fields."""
-        return EngineSpec.build(
-            kind, self.model, backend=self.backend, dtype=self.dtype,
-            instruction=self.instruction, max_length=self.max_length,
-            engine_kwargs=self.engine_kwargs, base_url=self.base_url,
-            api_key=self.api_key.get_secret_value() if self.api_key is not None else None,
-            timeout=self.timeout, device=self.device)
+        The one place the LangChain wrappers build it: from the raw arguments to validate them,
+        from the fields to open the engine.
+        """
+        model = values.get("model", values.get("model_name", cls.model_fields["model"].default))
+        settings = {name: values[name] for name in setting_names() if name in values}
+        if isinstance(settings.get("api_key"), SecretStr):
+            settings["api_key"] = settings["api_key"].get_secret_value()
+        return EngineSpec.build(cls._kind, model, owner=cls.__name__, **settings)
 
     @property
     def spec(self) -> EngineSpec:
@@ -96,6 +104,10 @@ class EngineSettings(BaseModel):
         if self._core is None:
             raise RuntimeError(f"{type(self).__name__} has no engine")
         return self._core.spec
+
+    def _new_spec(self) -> EngineSpec:
+        """The spec of this wrapper's fields, for ``model_post_init`` to open the engine with."""
+        return self._spec_of({name: getattr(self, name) for name in ("model", *setting_names())})
 
     def close(self) -> None:
         """Release the engine; it shuts down when no other wrapper of it is open."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from langchain_core.embeddings import Embeddings
 from pydantic import Field
 
 from langchain_qwen3._settings import EngineSettings
 from qwen3_core import DEFAULT_EMBEDDING_MODEL, Qwen3Embedder
+from qwen3_core.spec import Kind
 
 __all__ = ["Qwen3Embeddings"]
 
@@ -27,6 +28,8 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
         >>> store = Chroma(embedding_function=embeddings, persist_directory="index")
     """
 
+    _kind: ClassVar[Kind] = "embedding"
+
     model: str = Field(default=DEFAULT_EMBEDDING_MODEL, alias="model_name", frozen=True)
     """Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a local directory."""
     dimensions: int | None = Field(default=None, frozen=True)
@@ -38,7 +41,7 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._core = Qwen3Embedder.from_spec(self._build_spec("embedding"),
+        self._core = Qwen3Embedder.from_spec(self._new_spec(),
                                              dimensions=self.dimensions)
 
     @property
@@ -60,16 +63,17 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
             vectors += self.embedder.embed_documents(batch).tolist()
         return vectors
 
-    def embed_query(self, text: str) -> list[float]:
+    def embed_query(self, text: str, *, instruction: str | None = None) -> list[float]:
         """Embed a search query in the instruction format.
 
         Args:
             text: The query.
+            instruction: Overrides the wrapper's ``instruction`` for this call.
 
         Returns:
             The vector, as a list of floats.
         """
-        return self.embedder.embed_queries([text])[0].tolist()
+        return self.embedder.embed_queries([text], instruction)[0].tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`, on the engine's own async path."""
@@ -78,9 +82,9 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
             vectors += (await self.embedder.aembed_documents(batch)).tolist()
         return vectors
 
-    async def aembed_query(self, text: str) -> list[float]:
+    async def aembed_query(self, text: str, *, instruction: str | None = None) -> list[float]:
         """Async :meth:`embed_query`, on the engine's own async path."""
-        return (await self.embedder.aembed_queries([text]))[0].tolist()
+        return (await self.embedder.aembed_queries([text], instruction))[0].tolist()
 
     def _batches(self, texts: list[str]) -> Iterable[list[str]]:
         batches = [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]

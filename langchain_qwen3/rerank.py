@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, ClassVar, Literal, TypedDict, cast
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -12,6 +12,7 @@ from pydantic import Field, PositiveInt
 
 from langchain_qwen3._settings import EngineSettings
 from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
+from qwen3_core.spec import Kind
 from qwen3_core.validation import check_query
 
 __all__ = ["Qwen3Rerank", "RerankHit"]
@@ -44,6 +45,8 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         >>> best[0].metadata["relevance_score"]
     """
 
+    _kind: ClassVar[Kind] = "reranker"
+
     model: str = Field(default=DEFAULT_RERANKER_MODEL, alias="model_name", frozen=True)
     """Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a local directory."""
     top_n: PositiveInt | None = 3
@@ -55,12 +58,15 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._core = Qwen3Reranker.from_spec(self._build_spec("reranker"))
+        self._core = Qwen3Reranker.from_spec(self._new_spec())
 
     @property
     def reranker(self) -> Qwen3Reranker:
         """The core reranker doing the work (e.g. for ``shares_engine_with``)."""
         return cast(Qwen3Reranker, self._core)
+
+    # Sync and async share everything but the engine call: _arguments prepares, _hits and
+    # _compressed finish.
 
     def rerank(
         self,
@@ -69,6 +75,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         *,
         top_n: int | None = None,
         score_threshold: float | None = None,
+        instruction: str | None = None,
     ) -> list[RerankHit]:
         """Rank documents by relevance to ``query``, best first (ties keep input order).
 
@@ -79,14 +86,13 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
             query: The search query.
             top_n: Overrides the reranker's ``top_n`` for this call.
             score_threshold: Overrides the reranker's ``score_threshold`` for this call.
+            instruction: Overrides the reranker's ``instruction`` for this call.
 
         Returns:
             ``{"index": position in documents, "relevance_score": P(yes)}`` per kept document.
         """
-        results = self.reranker.rerank(
-            query, _texts(documents), **self._limits(top_n, score_threshold)
-        )
-        return _hits(results)
+        texts, options = self._arguments(documents, top_n, score_threshold, instruction)
+        return _hits(self.reranker.rerank(query, texts, **options))
 
     async def arerank(
         self,
@@ -95,18 +101,19 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         *,
         top_n: int | None = None,
         score_threshold: float | None = None,
+        instruction: str | None = None,
     ) -> list[RerankHit]:
         """Async :meth:`rerank`, on the engine's own async path."""
-        results = await self.reranker.arerank(
-            query, _texts(documents), **self._limits(top_n, score_threshold)
-        )
-        return _hits(results)
+        texts, options = self._arguments(documents, top_n, score_threshold, instruction)
+        return _hits(await self.reranker.arerank(query, texts, **options))
 
     def compress_documents(
         self,
         documents: Sequence[Document],
         query: str,
         callbacks: Callbacks | None = None,
+        *,
+        instruction: str | None = None,
     ) -> Sequence[Document]:
         """Return copies of the best ``top_n`` documents, best first, scored in metadata.
 
@@ -114,19 +121,17 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
             documents: Retrieved documents; never modified.
             query: The query they were retrieved for.
             callbacks: Unused; part of LangChain's interface.
+            instruction: Overrides the reranker's ``instruction`` for this call.
 
         Returns:
             Copies with ``metadata["relevance_score"]``; ``[]`` for no documents.
         """
-        if not documents:
+        if not _worth_ranking(documents, query):
             return []
-        check_query(query)  # a bad query is the caller's error, never passed through
         try:
-            hits = self.rerank(documents, query)
+            hits = self.rerank(documents, query, instruction=instruction)
         except Exception as exc:
-            if self.on_error == "raise":
-                raise
-            return self._passthrough(documents, exc)
+            return self._on_failure(documents, exc)
         return _scored_copies(documents, hits)
 
     async def acompress_documents(
@@ -134,27 +139,39 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         documents: Sequence[Document],
         query: str,
         callbacks: Callbacks | None = None,
+        *,
+        instruction: str | None = None,
     ) -> Sequence[Document]:
         """Async :meth:`compress_documents`, on the engine's own async path."""
-        if not documents:
+        if not _worth_ranking(documents, query):
             return []
-        check_query(query)
         try:
-            hits = await self.arerank(documents, query)
+            hits = await self.arerank(documents, query, instruction=instruction)
         except Exception as exc:
-            if self.on_error == "raise":
-                raise
-            return self._passthrough(documents, exc)
+            return self._on_failure(documents, exc)
         return _scored_copies(documents, hits)
 
-    def _limits(self, top_n: int | None, score_threshold: float | None) -> dict[str, Any]:
-        return {
+    def _arguments(
+        self,
+        documents: Sequence[str | Document],
+        top_n: int | None,
+        score_threshold: float | None,
+        instruction: str | None,
+    ) -> tuple[list[str], dict[str, Any]]:
+        """The texts and keyword arguments of one core rerank call (per-call values first)."""
+        return _texts(documents), {
             "top_n": self.top_n if top_n is None else top_n,
             "score_threshold": self.score_threshold if score_threshold is None else score_threshold,
+            "instruction": instruction,
         }
 
-    def _passthrough(self, documents: Sequence[Document], error: Exception) -> list[Document]:
-        """The first ``top_n`` documents in retrieval order, marked as not reranked."""
+    def _on_failure(self, documents: Sequence[Document], error: Exception) -> list[Document]:
+        """Raise ``error``, or return the first ``top_n`` documents unranked.
+
+        With ``on_error="passthrough"`` they come in retrieval order, marked as not reranked.
+        """
+        if self.on_error == "raise":
+            raise error
         logger.warning(
             "Qwen3Rerank(%s) failed (%s: %s); returning documents in retrieval order "
             "(on_error='passthrough')",
@@ -165,6 +182,14 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         kept = documents[: self.top_n] if self.top_n is not None else documents
         reason = f"{type(error).__name__}: {error}"
         return [_copy_with(doc, ERROR_KEY, reason) for doc in kept]
+
+
+def _worth_ranking(documents: Sequence[Document], query: str) -> bool:
+    """False for no documents; raises for a bad query (the caller's error, never passed through)."""
+    if not documents:
+        return False
+    check_query(query)
+    return True
 
 
 def _texts(documents: Sequence[str | Document]) -> list[str]:

@@ -85,9 +85,8 @@ def test_the_core_refuses_an_unknown_argument_listing_the_valid_ones(cls):
 @pytest.mark.parametrize("cls_name", ["Qwen3Rerank", "Qwen3Embeddings"])
 def test_langchain_refuses_an_unknown_argument_listing_the_valid_ones(cls_name):
     import langchain_qwen3
-    from pydantic import ValidationError
 
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(TypeError) as refused:
         getattr(langchain_qwen3, cls_name)(model="Qwen/Qwen3-Reranker-8B", devcie="cpu")
     message = str(refused.value)
     assert "'devcie'" in message and "valid arguments:" in message and "device" in message
