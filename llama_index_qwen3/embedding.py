@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from llama_index_qwen3._arguments import one_model, refuse_unknown
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import (
-    DEFAULT_EMBEDDING_MODEL,
-    DEFAULT_MAX_LENGTH,
-    DEFAULT_TIMEOUT,
-    EngineSpec,
-    Qwen3Embedder,
-)
+from qwen3_core import DEFAULT_EMBEDDING_MODEL, EngineSpec, Qwen3Embedder
+from qwen3_core.spec import Kind
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
 
@@ -31,88 +24,37 @@ class Qwen3Embedding(EngineFields, BaseEmbedding):
 
     Queries are embedded with the task instruction, as the model card prescribes; documents
     (node texts) are embedded as they are. Batch and async calls go to the engine as one batch.
-
-    Args:
-        model: Hugging Face id (``Qwen/Qwen3-Embedding-0.6B``, ``-4B``, ``-8B``) or a directory.
-            ``model_name`` is accepted as well, as in other LlamaIndex embeddings.
-        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
-        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
-        instruction: Task instruction for queries; the model card's default when None.
-        dimensions: Keep the first ``dimensions`` values of each vector (Matryoshka).
-        base_url: URL (or list of URLs) of vLLM servers; selects the ``http`` backend.
-        embed_batch_size: Texts per call to the engine.
-        max_length: Longest input in tokens; longer texts lose their end.
-        engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
-        api_key: Bearer token for the vLLM servers of ``base_url``.
-        timeout: Seconds before an http request counts as failed.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
-        **kwargs: Other :class:`BaseEmbedding` fields (``callback_manager``, ``num_workers``...);
-            any other name raises ``TypeError``.
+    Every field below is a keyword argument; the model may also come first by position, and
+    ``model`` is accepted for ``model_name``. Unknown arguments raise ``TypeError`` naming the
+    valid ones; every engine setting is checked before anything is downloaded.
 
     Example:
         >>> from llama_index.core import Settings  # doctest: +SKIP
         >>> Settings.embed_model = Qwen3Embedding("Qwen/Qwen3-Embedding-0.6B")  # doctest: +SKIP
     """
 
-    # The fields that choose the engine are frozen: it starts once, in __init__.
+    _kind: ClassVar[Kind] = "embedding"
+    _model_field: ClassVar[str] = "model_name"
+
     model_name: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="Qwen3-Embedding model id or directory.",
         frozen=True,
-    )
-    instruction: str | None = Field(
-        default=None,
-        description="Task instruction prefixed to queries; the model card's default when None.",
     )
     dimensions: int | None = Field(
         default=None,
         description="Matryoshka size: keep this many leading values.",
         frozen=True,
     )
+    embed_batch_size: int = Field(
+        default=DEFAULT_EMBED_BATCH_SIZE, description="Texts per call to the engine.", gt=0
+    )
 
     _embedder: Qwen3Embedder = PrivateAttr()
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str] | None = None,
-        backend: str = "auto",
-        dtype: str = "auto",
-        instruction: str | None = None,
-        dimensions: int | None = None,
-        base_url: str | list[str] | None = None,
-        embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
-        *,
-        model_name: str | os.PathLike[str] | None = None,
-        max_length: int = DEFAULT_MAX_LENGTH,
-        engine_kwargs: dict[str, Any] | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        device: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        refuse_unknown(type(self), kwargs, BaseEmbedding)
-        # Every engine setting is checked here, before pydantic or any download.
-        spec = EngineSpec.build(
-            "embedding", one_model(model, model_name, DEFAULT_EMBEDDING_MODEL), backend=backend,
-            dtype=dtype, instruction=instruction, max_length=max_length,
-            engine_kwargs=engine_kwargs, base_url=base_url, api_key=api_key, timeout=timeout,
-            device=device)
-        super().__init__(
-            model_name=spec.model,
-            backend=backend,
-            dtype=dtype,
-            instruction=instruction,
-            dimensions=dimensions,
-            max_length=max_length,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            device=device,
-            engine_kwargs=dict(engine_kwargs or {}),
-            embed_batch_size=embed_batch_size,
-            **kwargs,
-        )
-        self._embedder = Qwen3Embedder.from_spec(spec, dimensions=dimensions)
+    def model_post_init(self, context: Any, /) -> None:
+        """Open (or join) the engine for these settings."""
+        self._embedder = Qwen3Embedder.from_spec(self._new_spec(), dimensions=self.dimensions)
 
     @classmethod
     def class_name(cls) -> str:
@@ -147,10 +89,10 @@ class Qwen3Embedding(EngineFields, BaseEmbedding):
     # -- queries: with the instruction --------------------------------------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._embedder.embed_queries([query], self.instruction)[0].tolist()
+        return self._embedder.embed_queries([query])[0].tolist()
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._embedder.aembed_queries([query], self.instruction))[0].tolist()
+        return (await self._embedder.aembed_queries([query]))[0].tolist()
 
     # -- texts (documents, nodes): raw --------------------------------------------------------
 

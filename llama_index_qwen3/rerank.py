@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.callbacks.base import EventContext
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
-from llama_index_qwen3._arguments import one_model, refuse_unknown
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import (
-    DEFAULT_MAX_LENGTH,
-    DEFAULT_RERANKER_MODEL,
-    DEFAULT_TIMEOUT,
-    EngineSpec,
-    Qwen3Reranker,
-    RerankResult,
-)
+from qwen3_core import DEFAULT_RERANKER_MODEL, EngineSpec, Qwen3Reranker, RerankResult
+from qwen3_core.spec import Kind
 
-__all__ = ["DEFAULT_RERANK_MODEL", "ERROR_KEY", "Qwen3Rerank"]
+__all__ = ["ERROR_KEY", "Qwen3Rerank"]
 
-DEFAULT_RERANK_MODEL = DEFAULT_RERANKER_MODEL
 #: Metadata key set instead of a new score when ``on_error="passthrough"`` returned nodes as
 #: they were retrieved (the same key as the LangChain reranker's).
 ERROR_KEY = "rerank_error"
@@ -43,35 +35,18 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
     Use it as the second stage after a vector store's recall, for example in
     ``index.as_query_engine(similarity_top_k=20, node_postprocessors=[Qwen3Rerank(top_n=3)])``.
     It returns new ``NodeWithScore`` objects, best first, whose score is the reranker's P(yes) in
-    [0, 1]; the nodes and scores passed in are left as they were.
-
-    Args:
-        model: Hugging Face id (``Qwen/Qwen3-Reranker-0.6B``, ``-4B``, ``-8B``) or a directory.
-            ``model_name`` is accepted as well, as in other LlamaIndex rerankers.
-        top_n: Keep at most this many nodes; all when None.
-        score_threshold: Drop nodes scoring below this value in [0, 1].
-        keep_retrieval_score: Copy each node's first-stage score to
-            ``metadata["retrieval_score"]`` of the returned node.
-        on_error: ``"raise"`` (default), or ``"passthrough"``: when the reranker fails (a
-            failed model, an unreachable server), log a warning and return the first ``top_n``
-            nodes in retrieval order, each marked with ``metadata["rerank_error"]``.
-        instruction: Task instruction; the model card's default when None.
-        backend: ``"auto"``, ``"vllm"``, ``"transformers"`` or ``"http"``.
-        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
-        base_url: URL (or list of URLs) of vLLM servers; selects the ``http`` backend.
-        max_length: Longest prompt in tokens; longer node texts lose their end.
-        engine_kwargs: Passed unchanged to the engine (``vllm.LLM`` or ``from_pretrained``).
-        api_key: Bearer token for the vLLM servers of ``base_url``.
-        timeout: Seconds before an http request counts as failed.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; None lets the backend choose.
-        **kwargs: Other :class:`BaseNodePostprocessor` fields (``callback_manager``); any
-            other name raises ``TypeError``.
+    [0, 1]; the nodes and scores passed in are left as they were. Every field below is a keyword
+    argument; the model may also come first by position, and ``model_name`` is accepted for
+    ``model``. Unknown arguments raise ``TypeError`` naming the valid ones; every engine setting
+    is checked before anything is downloaded. The engine settings are frozen; the ranking ones
+    (``top_n``, ``score_threshold``...) are read on every call.
     """
 
-    # The fields that choose the engine are frozen: it starts once, in __init__. The others are
-    # read on every call.
+    _kind: ClassVar[Kind] = "reranker"
+    _model_field: ClassVar[str] = "model"
+
     model: str = Field(
-        default=DEFAULT_RERANK_MODEL,
+        default=DEFAULT_RERANKER_MODEL,
         description="Qwen3-Reranker model id or directory.",
         frozen=True,
     )
@@ -90,57 +65,12 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         description="On a reranker failure: raise, or return the first top_n nodes in "
         "retrieval order marked with metadata['rerank_error'].",
     )
-    instruction: str | None = Field(
-        default=None, description="Task instruction; the model card's default when None."
-    )
 
     _reranker: Qwen3Reranker = PrivateAttr()
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str] | None = None,
-        top_n: int | None = 2,
-        score_threshold: float | None = None,
-        keep_retrieval_score: bool = False,
-        instruction: str | None = None,
-        backend: str = "auto",
-        dtype: str = "auto",
-        base_url: str | list[str] | None = None,
-        *,
-        model_name: str | os.PathLike[str] | None = None,
-        on_error: Literal["raise", "passthrough"] = "raise",
-        max_length: int = DEFAULT_MAX_LENGTH,
-        engine_kwargs: dict[str, Any] | None = None,
-        api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        device: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        refuse_unknown(type(self), kwargs, BaseNodePostprocessor)
-        # Every engine setting is checked here, before pydantic or any download.
-        spec = EngineSpec.build(
-            "reranker", one_model(model, model_name, DEFAULT_RERANK_MODEL), backend=backend,
-            dtype=dtype, instruction=instruction, max_length=max_length,
-            engine_kwargs=engine_kwargs, base_url=base_url, api_key=api_key, timeout=timeout,
-            device=device)
-        super().__init__(
-            model=spec.model,
-            top_n=top_n,
-            score_threshold=score_threshold,
-            keep_retrieval_score=keep_retrieval_score,
-            on_error=on_error,
-            instruction=instruction,
-            backend=backend,
-            dtype=dtype,
-            max_length=max_length,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            device=device,
-            engine_kwargs=dict(engine_kwargs or {}),
-            **kwargs,
-        )
-        self._reranker = Qwen3Reranker.from_spec(spec)
+    def model_post_init(self, context: Any, /) -> None:
+        """Open (or join) the engine for these settings."""
+        self._reranker = Qwen3Reranker.from_spec(self._new_spec())
 
     @classmethod
     def class_name(cls) -> str:
@@ -167,31 +97,25 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # Sync and async share everything but the engine call: _begin prepares, _end finishes.
+
     @dispatcher.span
     def _postprocess_nodes(
         self,
         nodes: list[NodeWithScore],
         query_bundle: QueryBundle | None = None,
     ) -> list[NodeWithScore]:
-        query = _query_text(query_bundle)
-        self._emit_start(nodes, query_bundle)
-        if not nodes:
+        call = self._begin(nodes, query_bundle)
+        if call is None:
             return self._emit_end([])
-        texts = _node_texts(nodes)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
-        ) as event:
-            try:
-                results = self._reranker.rerank(
-                    query, texts, top_n=self.top_n, score_threshold=self.score_threshold,
-                    instruction=self.instruction,
-                )
-            except Exception as exc:
-                reranked = self._passthrough(nodes, exc)
-            else:
-                reranked = self._rescored(nodes, results)
-            event.on_end(payload={EventPayload.NODES: reranked})
-        return self._emit_end(reranked)
+        query, texts, event = call
+        outcome: list[RerankResult] | Exception
+        try:
+            outcome = self._reranker.rerank(query, texts, top_n=self.top_n,
+                                            score_threshold=self.score_threshold)
+        except Exception as exc:
+            outcome = exc
+        return self._end(nodes, event, outcome)
 
     @dispatcher.span
     async def _apostprocess_nodes(
@@ -199,24 +123,52 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         nodes: list[NodeWithScore],
         query_bundle: QueryBundle | None = None,
     ) -> list[NodeWithScore]:
+        call = self._begin(nodes, query_bundle)
+        if call is None:
+            return self._emit_end([])
+        query, texts, event = call
+        outcome: list[RerankResult] | Exception
+        try:
+            outcome = await self._reranker.arerank(query, texts, top_n=self.top_n,
+                                                   score_threshold=self.score_threshold)
+        except Exception as exc:
+            outcome = exc
+        return self._end(nodes, event, outcome)
+
+    def _begin(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> tuple[str, list[str], EventContext] | None:
+        """Check the query and announce the reranking.
+
+        Returns:
+            The query, the node texts and the open callback event; None for no nodes.
+        """
         query = _query_text(query_bundle)
         self._emit_start(nodes, query_bundle)
         if not nodes:
-            return self._emit_end([])
-        texts = _node_texts(nodes)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._callback_payload(nodes, query)
-        ) as event:
-            try:
-                results = await self._reranker.arerank(
-                    query, texts, top_n=self.top_n, score_threshold=self.score_threshold,
-                    instruction=self.instruction,
-                )
-            except Exception as exc:
-                reranked = self._passthrough(nodes, exc)
-            else:
-                reranked = self._rescored(nodes, results)
-            event.on_end(payload={EventPayload.NODES: reranked})
+            return None
+        event = EventContext(self.callback_manager, CBEventType.RERANKING)
+        event.on_start(payload=self._callback_payload(nodes, query))
+        return query, _node_texts(nodes), event
+
+    def _end(
+        self,
+        nodes: list[NodeWithScore],
+        event: EventContext,
+        outcome: list[RerankResult] | Exception,
+    ) -> list[NodeWithScore]:
+        """Close the callback event and return the reranked nodes.
+
+        On a failure, raise it or pass the nodes through, as ``on_error`` says.
+        """
+        if isinstance(outcome, Exception):
+            if self.on_error == "raise":
+                event.on_end(payload={EventPayload.EXCEPTION: outcome})
+                raise outcome
+            reranked = self._passthrough(nodes, outcome)
+        else:
+            reranked = self._rescored(nodes, outcome)
+        event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -254,9 +206,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         ]
 
     def _passthrough(self, nodes: list[NodeWithScore], error: Exception) -> list[NodeWithScore]:
-        """The first ``top_n`` nodes in retrieval order, marked as not reranked; or raise."""
-        if self.on_error == "raise":
-            raise error
+        """The first ``top_n`` nodes in retrieval order, marked as not reranked."""
         logger.warning("Qwen3Rerank(%s) failed (%s: %s); returning nodes in retrieval order "
                        "(on_error='passthrough')", self.model, type(error).__name__, error)
         kept = nodes[: self.top_n] if self.top_n is not None else nodes
