@@ -23,6 +23,16 @@ def test_the_toy_backend_is_listed():
     assert backend_names()[:3] == ("vllm", "transformers", "http")
 
 
+def test_the_command_line_accepts_the_new_backend(capsys):
+    from qwen3_rag.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["search", "a query", "--backend", "toy"]).backend == "toy"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["search", "a query", "--backend", "nope"])
+    assert "'auto', 'vllm', 'transformers', 'http', 'toy'" in capsys.readouterr().err
+
+
 def test_embeddings_come_from_the_new_backend(tiny_models):
     texts = ["a river runs through it", "长江是亚洲最长的河流"]
     with Qwen3Embedder(tiny_models.embedding, backend="toy") as embedder:

@@ -8,13 +8,13 @@ import os
 from typing import Any
 
 from qwen3_core import (
-    BACKENDS,
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_MAX_LENGTH,
     DEFAULT_RERANKER_MODEL,
     Qwen3Embedder,
     Qwen3Reranker,
 )
+from qwen3_core.engines.backends import AUTO_ORDER, backend_choices
 from qwen3_core.engines.devices import VALID_DEVICES, check_device
 from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_rag.common.quiet import held_back_output
@@ -99,10 +99,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
         group.add_argument("--reranker-model", default=None, metavar="ID_OR_PATH",
                            help=f"Qwen3-Reranker id or local directory "
                                 f"(default {DEFAULT_RERANKER_MODEL}; 4B and 8B work too)")
-    group.add_argument("--backend", default="auto", choices=BACKENDS,
-                       help="where the models run (default: vLLM when it can, else "
-                            "transformers; demo, search, ui and eval on a machine without a GPU: "
-                            "transformers, which starts in seconds; http with --base-url)")
+    # The backends registered when the parser is built, those registered at run time included.
+    auto = " when it can, else ".join(AUTO_ORDER)
+    group.add_argument("--backend", default="auto", choices=backend_choices(),
+                       help=f"where the models run (default auto: {auto}; demo, search, ui and "
+                            "eval on a machine without a GPU: transformers, which starts in "
+                            "seconds; http with --base-url)")
     group.add_argument("--base-url", default=None, metavar="URL",
                        help="URL serving every model named here, e.g. a gateway that routes by "
                             "model name (selects http)")
