@@ -36,8 +36,10 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
     """Qwen3-Reranker for LangChain: orders retrieved documents by relevance to the query.
 
     Use it in ``ContextualCompressionRetriever`` or, shorter, with
-    :func:`~langchain_qwen3.rerank_retriever`. Wrappers opened with the same settings, here, in the
-    core or in LlamaIndex, share one engine.
+    :func:`~langchain_qwen3.rerank_retriever`; both keep the query with the documents. (A bare
+    ``retriever | reranker`` fails when composed: LangChain would hand the reranker the documents
+    without their query.) Wrappers opened with the same settings, here, in the core or in
+    LlamaIndex, share one engine.
 
     Example:
         >>> reranker = Qwen3Rerank(model="Qwen/Qwen3-Reranker-0.6B", top_n=3)  # doctest: +SKIP
