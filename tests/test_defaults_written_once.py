@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from pathlib import Path
@@ -37,12 +38,17 @@ def test_every_class_defaults_to_the_shared_values():
     from llama_index_qwen3 import Qwen3Embedding
     from llama_index_qwen3 import Qwen3Rerank as LlamaRerank
 
-    for cls in (qwen3_core.Qwen3Embedder, qwen3_core.Qwen3Reranker, Qwen3Embedding, LlamaRerank):
-        parameters = inspect.signature(cls.__init__).parameters
-        assert parameters["max_length"].default == defaults.DEFAULT_MAX_LENGTH
-        assert parameters["timeout"].default == defaults.DEFAULT_TIMEOUT
-    for cls in (Qwen3Embeddings, Qwen3Rerank):
+    # The core classes take the settings into EngineSpec, whose fields hold the defaults.
+    spec_defaults = {f.name: f.default for f in dataclasses.fields(qwen3_core.EngineSpec)}
+    assert spec_defaults["max_length"] == defaults.DEFAULT_MAX_LENGTH
+    assert spec_defaults["timeout"] == defaults.DEFAULT_TIMEOUT
+    for cls in (Qwen3Embeddings, Qwen3Rerank, Qwen3Embedding, LlamaRerank):
         assert cls.model_fields["max_length"].default == defaults.DEFAULT_MAX_LENGTH
         assert cls.model_fields["timeout"].default == defaults.DEFAULT_TIMEOUT
+    for cls, default in ((qwen3_core.Qwen3Embedder, defaults.DEFAULT_EMBEDDING_MODEL),
+                         (qwen3_core.Qwen3Reranker, defaults.DEFAULT_RERANKER_MODEL)):
+        assert inspect.signature(cls.__init__).parameters["model"].default == default
     assert Qwen3Embeddings.model_fields["model"].default == defaults.DEFAULT_EMBEDDING_MODEL
     assert Qwen3Rerank.model_fields["model"].default == defaults.DEFAULT_RERANKER_MODEL
+    assert Qwen3Embedding.model_fields["model_name"].default == defaults.DEFAULT_EMBEDDING_MODEL
+    assert LlamaRerank.model_fields["model"].default == defaults.DEFAULT_RERANKER_MODEL

@@ -79,6 +79,15 @@ def test_each_wrapper_hands_every_setting_to_the_spec(cls):
     assert spec.api_key == NON_DEFAULT["api_key"]  # not part of equality's view of a key
 
 
+@pytest.mark.parametrize("cls", _wrappers(), ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
+def test_each_wrappers_defaults_are_the_specs(cls):
+    model_field = "model_name" if cls.__name__ == "Qwen3Embedding" else "model"
+    defaults = {name: field.default for name, field in cls.model_fields.items()
+                if name in SPEC_SETTINGS}
+    assert cls._spec_of({model_field: "some/model", **defaults}) == EngineSpec(cls._kind,
+                                                                               "some/model")
+
+
 @pytest.mark.parametrize("cls", [Qwen3Embedder, Qwen3Reranker])
 def test_the_core_classes_hand_every_setting_to_the_spec(cls, monkeypatch):
     started = []
