@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qwen3_core.engines.backends import backend_names, register_backend
+from qwen3_core.engines.backends import backend_choices, backend_names, register_backend
 from qwen3_core.engines.devices import VALID_DEVICES
 from qwen3_core.engines.protocols import (
     AsyncEmbeddingEngine,
@@ -28,6 +28,7 @@ __all__ = [
     "SharedEmbeddingEngine",
     "SharedEngine",
     "SharedRerankingEngine",
+    "backend_choices",
     "backend_names",
     "choose_backend",
     "register_backend",
