@@ -31,8 +31,6 @@ SKIP_MARK = "# Not run by the docs test:"
 MAX_SKIPPED = 6
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)$")
 
-pytestmark = pytest.mark.vllm  # starts in-process engines (vLLM where it runs): not in --fast
-
 
 @dataclass(frozen=True)
 class Block:
@@ -165,6 +163,8 @@ def results(tiny_models, tmp_path_factory):
     return found
 
 
+# Starts in-process engines (vLLM where it runs), so `make test-fast` leaves it out.
+@pytest.mark.vllm
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
 def test_block_runs_as_printed(block, results):
     if block.skip_reason is not None:

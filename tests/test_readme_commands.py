@@ -1,4 +1,4 @@
-"""Every `qwen3-rag ...` the README and docs/ name exists: the sub-command and each option given to it."""
+"""Every `qwen3-rag ...` the README and docs/ name exists: the sub-command and each option."""
 
 from __future__ import annotations
 
