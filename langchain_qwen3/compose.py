@@ -62,7 +62,7 @@ def rerank_retriever(
     Returns:
         A retriever whose ``invoke(query)`` returns the reranked Documents, best first.
 
-    Example:
+    Examples:
         >>> reranked = rerank_retriever(store.as_retriever(), Qwen3Rerank())  # doctest: +SKIP
         >>> chain = {"context": reranked | join_docs, "question": RunnablePassthrough()} | prompt
     """

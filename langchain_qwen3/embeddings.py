@@ -22,7 +22,7 @@ class Qwen3Embeddings(EngineSettings, Embeddings):
     come back as lists of plain floats of unit length. Wrappers opened with the same settings,
     here, in the core or in LlamaIndex, share one engine.
 
-    Example:
+    Examples:
         >>> from langchain_chroma import Chroma  # doctest: +SKIP
         >>> embeddings = Qwen3Embeddings(model="Qwen/Qwen3-Embedding-0.6B")
         >>> store = Chroma(embedding_function=embeddings, persist_directory="index")

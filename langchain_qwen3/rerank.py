@@ -41,7 +41,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
     without their query.) Wrappers opened with the same settings, here, in the core or in
     LlamaIndex, share one engine.
 
-    Example:
+    Examples:
         >>> reranker = Qwen3Rerank(model="Qwen/Qwen3-Reranker-0.6B", top_n=3)  # doctest: +SKIP
         >>> best = reranker.compress_documents(store.similarity_search(query, k=10), query)
         >>> best[0].metadata["relevance_score"]

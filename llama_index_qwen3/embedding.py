@@ -28,7 +28,7 @@ class Qwen3Embedding(EngineFields, BaseEmbedding):
     ``model`` is accepted for ``model_name``. Unknown arguments raise ``TypeError`` naming the
     valid ones; every engine setting is checked before anything is downloaded.
 
-    Example:
+    Examples:
         >>> from llama_index.core import Settings  # doctest: +SKIP
         >>> Settings.embed_model = Qwen3Embedding("Qwen/Qwen3-Embedding-0.6B")  # doctest: +SKIP
     """

@@ -28,7 +28,7 @@ class Qwen3Embedder(Qwen3Model[SharedEmbeddingEngine]):
             (for queries), ``max_length``... as :class:`~qwen3_core.EngineSpec` describes them.
             An unknown one raises ``TypeError`` naming the valid ones.
 
-    Example:
+    Examples:
         >>> with Qwen3Embedder("Qwen/Qwen3-Embedding-0.6B") as emb:  # doctest: +SKIP
         ...     q = emb.embed_queries(["what is the capital of China?"])
         ...     d = emb.embed_documents(["Beijing is the capital of China."])

@@ -63,7 +63,7 @@ class Qwen3Reranker(Qwen3Model[SharedRerankingEngine]):
             ``max_length``... as :class:`~qwen3_core.EngineSpec` describes them. An unknown one
             raises ``TypeError`` naming the valid ones.
 
-    Example:
+    Examples:
         >>> with Qwen3Reranker("Qwen/Qwen3-Reranker-0.6B") as rr:  # doctest: +SKIP
         ...     rr.rerank("capital of China?", ["Beijing is...", "Paris is..."], top_n=1)
     """

@@ -13,7 +13,7 @@ Each actor holds one :class:`~qwen3_core.Qwen3Embedder`; on a cluster with GPUs 
 takes one GPU. ``qwen3-rag index --ray`` reads and cuts the corpus with the same reader as
 the in-process command, then hands the passages to this module.
 
-Example:
+Examples:
     >>> import ray  # doctest: +SKIP
     >>> from qwen3_rag.indexing.ray_indexing import index_dataset
     >>> ds = ray.data.read_parquet("s3://bucket/passages/")  # columns id, text, ...
