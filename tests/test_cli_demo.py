@@ -135,3 +135,38 @@ def test_an_unreachable_hub_id_names_the_model_and_exits_1(cache, tiny_models, c
     assert code == 1
     assert "Qwen/Qwen3-Reranker-8B" in err and "hf download Qwen/Qwen3-Reranker-8B" in err
     assert "RANDOM-WEIGHT" not in err  # a model the user named never falls back
+
+
+# -- leaving the prompt, and the width of what is printed -------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _demo_process(cache, tiny_args, *extra, stdin: str = "", columns: str | None = None):
+    """The demo as a person runs it, its output piped (not a terminal)."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "QWEN3_RAG_CACHE_DIR": str(cache),
+           "HF_HUB_OFFLINE": "1"}
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = columns
+    return subprocess.run([sys.executable, "-m", "qwen3_rag.cli", "demo", *tiny_args, *extra],
+                          input=stdin, capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
+
+
+def test_piped_output_follows_columns(cache, tiny_args):
+    from rich.cells import cell_len
+
+    child = _demo_process(cache, tiny_args, "--no-interactive", columns="80")
+    assert child.returncode == 0, child.stderr
+    for stream in (child.stdout, child.stderr):
+        widths = [cell_len(line) for line in stream.splitlines()]
+        assert max(widths) <= 80, max(widths)
+    assert max(cell_len(line) for line in child.stdout.splitlines()) == 80  # tables fill it
+
+    # COLUMNS unset: the readable default of piped output, not rich's 80.
+    from qwen3_rag.common.render import PIPED_WIDTH
+
+    child = _demo_process(cache, tiny_args, "--no-interactive")
+    assert child.returncode == 0, child.stderr
+    assert max(cell_len(line) for line in child.stdout.splitlines()) == PIPED_WIDTH

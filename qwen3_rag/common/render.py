@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -11,6 +13,7 @@ from qwen3_rag.retrieval.two_stage import TwoStageResult
 
 __all__ = [
     "embedding_progress",
+    "PIPED_WIDTH",
     "make_console",
     "results_table",
     "snippet",
@@ -100,11 +103,20 @@ def results_table(result: TwoStageResult) -> Table:
     return table
 
 
+#: Width of output that goes to a file or a pipe when ``COLUMNS`` does not say: wider than
+#: rich's 80, so a saved table keeps readable passage columns.
+PIPED_WIDTH = 120
+
+
 def make_console(*, stderr: bool = False) -> Console:
-    """A console that wraps to the terminal, or to 120 columns when output is not a terminal."""
+    """A console as wide as ``COLUMNS`` when set, else the terminal, else 120 columns.
+
+    Rich itself reads ``COLUMNS`` and the terminal's size; only output to a file or pipe with
+    no ``COLUMNS`` gets :data:`PIPED_WIDTH` instead of rich's 80.
+    """
     console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=120)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console = Console(stderr=stderr, width=PIPED_WIDTH)
     return console
 
 
