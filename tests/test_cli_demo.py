@@ -154,6 +154,26 @@ def _demo_process(cache, tiny_args, *extra, stdin: str = "", columns: str | None
                           check=False)
 
 
+@pytest.mark.parametrize("word", ["退出", "  QuIt \t", "EXIT", " q "])
+def test_quit_words_end_the_prompt_in_a_real_process(cache, tiny_args, word):
+    child = _demo_process(cache, tiny_args, stdin=f"{QUESTION}\n{word}\nnever asked\n")
+    assert child.returncode == 0, child.stderr
+    assert f"Query: {QUESTION}" in child.stdout
+    assert "never asked" not in child.stdout  # the loop ended at the word, not at end of input
+    assert child.stdout.count("Query: ") == len(SAMPLE_QUERIES) + 1
+    assert "退出" in child.stdout  # the prompt says how to leave
+
+
+@pytest.mark.parametrize("line, leaves", [("q", True), ("Q", True), (" quit ", True),
+                                          ("Exit", True), ("退出", True), ("　退出　", True),
+                                          ("quit now", False), ("exit?", False), ("", False),
+                                          ("退", False)])
+def test_is_quit(line, leaves):
+    from qwen3_rag.demo.command import is_quit
+
+    assert is_quit(line) is leaves
+
+
 def test_piped_output_follows_columns(cache, tiny_args):
     from rich.cells import cell_len
 

@@ -26,9 +26,10 @@ from qwen3_rag.demo.corpus import SAMPLE_QUERIES, load_sample_corpus
 from qwen3_rag.retrieval.store import VectorStore, cache_dir, content_id
 from qwen3_rag.retrieval.two_stage import two_stage_search
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["QUIT_WORDS", "add_arguments", "is_quit", "run"]
 
-_QUIT_WORDS = {"quit", "exit", "q"}
+#: Typed alone at the prompt (any case, any surrounding spaces), these end the demo.
+QUIT_WORDS = frozenset({"q", "quit", "exit", "退出"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,16 +108,21 @@ def _demo_store(args: argparse.Namespace, embedder: Qwen3Embedder,
     return store, added
 
 
+def is_quit(line: str) -> bool:
+    """Whether a line typed at the prompt asks to leave (see :data:`QUIT_WORDS`)."""
+    return line.strip().casefold() in QUIT_WORDS
+
+
 def _interact(console: Console, ask: Callable[[str], None]) -> None:
     console.print("\nAsk your own questions (English or 中文). "
-                  "Type q, quit or exit, or press Ctrl-D, to leave.")
+                  "Type q, quit, exit or 退出, or press Ctrl-D, to leave.")
     while True:
         try:
             query = input("\nquery> ").strip()
         except (EOFError, KeyboardInterrupt):
             console.print()
             return
-        if query.lower() in _QUIT_WORDS:
+        if is_quit(query):
             return
         if query:
             ask(query)
