@@ -69,7 +69,7 @@ def test_interactive_commands_start_fast_on_a_cpu(command, options, gpu, want, m
     from qwen3_rag.common.loading import command_backend
 
     monkeypatch.setattr(qwen3_core.hardware, "has_nvidia_gpu", lambda: gpu)
-    argv = [command, *options] + (["x.txt", "--collection", "c"] if command == "index" else [])
+    argv = [command, *options] + (["x.txt", "--collection", "col"] if command == "index" else [])
     if command == "search":
-        argv += ["a question", "--collection", "c"]
+        argv += ["a question", "--collection", "col"]
     assert command_backend(build_parser().parse_args(argv), None) == want

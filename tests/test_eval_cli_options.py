@@ -29,7 +29,7 @@ def test_conflicting_options_are_one_line(capsys, arguments, message):
 
 
 @pytest.mark.parametrize(("arguments", "words"), [
-    (["--k", "0"], "must be at least 1, got 0"),
+    (["--k", "0"], "--k: 0 is out of range: use a whole number from 1 up"),
     (["--stat-test", "wilcoxon"],
      "invalid choice: 'wilcoxon' (choose from 'student', 'fisher', 'tukey')"),
     (["--max-p", "1.5"], "must be between 0 and 1, got 1.5"),

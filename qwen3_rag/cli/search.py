@@ -12,13 +12,14 @@ from qwen3_rag.common.loading import (
     add_store_arguments,
     load_embedder,
     load_reranker,
+    open_database,
     open_store,
+    positive_int,
 )
 from qwen3_rag.common.render import make_console, results_table
 from qwen3_rag.retrieval.store import (
     collection_sizes,
     default_chroma_dir,
-    open_client,
     recorded_embedding_model,
 )
 from qwen3_rag.retrieval.two_stage import two_stage_search
@@ -30,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag search``."""
     parser.add_argument("query", help="what to look for")
     add_collection_argument(parser)
-    parser.add_argument("--k", type=int, default=20, help="candidates from stage 1 (default 20)")
-    parser.add_argument("--top-n", type=int, default=5,
+    parser.add_argument("--k", type=positive_int, default=20,
+                        help="candidates from stage 1 (default 20)")
+    parser.add_argument("--top-n", type=positive_int, default=5,
                         help="results after reranking (default 5)")
     parser.add_argument("--instruction", default=None,
                         help="task instruction for both models (default: the model card's)")
@@ -40,17 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
 
 
-def _search_embedding_model(args: argparse.Namespace) -> str | None:
+def _search_embedding_model(args: argparse.Namespace, client) -> str | None:
     """The model the collection was indexed with, unless the user chose one.
 
     Raises:
         AppError: The collection does not exist (found before any model loads).
     """
     try:
-        client = open_client(args.chroma_dir, args.chroma_url)
         sizes = collection_sizes(client)
-    except Exception:
-        return args.embedding_model  # opening the store again below reports the problem
+    except Exception as exc:
+        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
+        raise AppError(f"could not read the Chroma database at {where}: "
+                       f"{type(exc).__name__}: {exc}") from exc
     if args.collection not in sizes:
         where = args.chroma_url or args.chroma_dir or default_chroma_dir()
         others = ", ".join(f"{name} ({count} passages)" for name, count in sizes.items())
@@ -62,12 +65,13 @@ def _search_embedding_model(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Search a collection; returns the exit code."""
-    if args.k <= 0 or args.top_n <= 0:
-        raise AppError("--k and --top-n must be positive")
     if not args.query.strip():
-        raise AppError("the query is empty")
-    with load_embedder(args, _search_embedding_model(args)) as embedder:
-        store = open_store(args, args.collection, embedder, create=False)
+        raise AppError("the query is empty: give the words to look for, e.g. "
+                       "`qwen3-rag search \"longest river\"`")
+    # The database and the collection first: a wrong one fails in a second, not after a model.
+    client = open_database(args)
+    with load_embedder(args, _search_embedding_model(args, client)) as embedder:
+        store = open_store(args, args.collection, embedder, create=False, client=client)
         if store.count() == 0:
             raise AppError(f"collection {store.name!r} is empty; add files with "
                            f"`qwen3-rag index PATH --collection {store.name}`")

@@ -21,6 +21,7 @@ from qwen3_rag.common.quiet import held_back_output
 from qwen3_rag.retrieval.store import (
     DEFAULT_COLLECTION,
     VectorStore,
+    check_collection_name,
     default_chroma_dir,
     open_client,
 )
@@ -36,13 +37,18 @@ __all__ = [
     "add_model_arguments",
     "add_store_arguments",
     "command_backend",
+    "directory",
     "load_embedder",
     "load_reranker",
+    "non_negative_int",
+    "open_database",
     "open_store",
+    "port_number",
     "positive_int",
     "quiet_engine_logs",
+    "server_url",
+    "valid_collection",
 ]
-
 
 
 #: The environment variable holding the servers' key, the one vLLM's server reads as well.
@@ -70,25 +76,77 @@ def _device(text: str) -> str | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
+def _whole_number(text: str, low: int, high: int | None = None) -> int:
+    valid = f"a whole number from {low}" + (f" to {high}" if high is not None else " up")
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {valid}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"{value} is out of range: use {valid}")
     return value
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    return _whole_number(text, 0)
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port a server can listen on, 1 to 65535."""
+    return _whole_number(text, 1, 65535)
+
+
+def valid_collection(text: str) -> str:
+    """An argparse type: a name Chroma accepts for a collection (checked without Chroma)."""
+    try:
+        return check_collection_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def server_url(text: str) -> str:
+    """An argparse type: an ``http(s)://host[:port]`` URL, returned as given."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(text)
+    try:
+        url.port  # noqa: B018 - raises ValueError on a port that is not a number or too large
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has a bad port: use http(s)://HOST:PORT with PORT from 1 to 65535"
+        ) from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a server URL: use http://HOST:PORT or https://HOST:PORT")
+    return text
+
+
+def directory(text: str) -> str:
+    """An argparse type: a directory, which may not exist yet but must not be a file."""
+    path = os.path.expanduser(text)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file: give a directory (existing or "
+                                         "not yet)")
+    return text
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = True,
-                        reranker: bool = True) -> None:
+                        reranker: bool = True) -> Any:
     """Add the options that choose the models and where they run.
 
     Args:
         parser: The sub-command's parser.
         embedding: Add ``--embedding-model``.
         reranker: Add ``--reranker-model``.
+
+    Returns:
+        The "models" argument group, for a command's own model options.
     """
     group = parser.add_argument_group("models")
     if embedding:
@@ -105,13 +163,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
                        help=f"where the models run (default auto: {auto}; demo, search, ui and "
                             "eval on a machine without a GPU: transformers, which starts in "
                             "seconds; http with --base-url)")
-    group.add_argument("--base-url", default=None, metavar="URL",
+    group.add_argument("--base-url", type=server_url, default=None, metavar="URL",
                        help="URL serving every model named here, e.g. a gateway that routes by "
                             "model name (selects http)")
     wanted = {"embedding": embedding, "reranker": reranker}
     for kind, port in (("embedding", 8000), ("reranker", 8001)):
         if wanted[kind]:
-            group.add_argument(f"--{kind}-base-url", default=None, metavar="URL",
+            group.add_argument(f"--{kind}-base-url", type=server_url, default=None,
+                               metavar="URL",
                                help=f"URL of the {kind} model's `qwen3-rag serve {kind}` server, "
                                     f"e.g. http://localhost:{port} (selects http)")
     group.add_argument("--api-key", default=None, metavar="KEY",
@@ -132,6 +191,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
     group.add_argument("--engine-kwargs", type=_engine_kwargs, default=None, metavar="JSON",
                        help="advanced: JSON object passed to the engine (vllm.LLM or "
                             "from_pretrained), e.g. '{\"gpu_memory_utilization\": 0.5}'")
+    return group
 
 
 def _hint(kind: str, model: str, exc: BaseException) -> str:
@@ -235,8 +295,9 @@ def load_reranker(args: argparse.Namespace, model: str | None = None) -> Qwen3Re
 
 
 def add_collection_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--collection NAME``."""
-    parser.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+    """Add ``--collection NAME``, checked against Chroma's naming rule while parsing."""
+    parser.add_argument("--collection", type=valid_collection, default=DEFAULT_COLLECTION,
+                        metavar="NAME",
                         help=f"Chroma collection (default {DEFAULT_COLLECTION})")
 
 
@@ -244,25 +305,49 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options that choose the Chroma database."""
     group = parser.add_argument_group("vector store")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--chroma-dir", default=None, metavar="DIR",
+    where.add_argument("--chroma-dir", type=directory, default=None, metavar="DIR",
                        help=f"embedded Chroma directory (default {default_chroma_dir()}, "
                             "or $QWEN3_RAG_CACHE_DIR/chroma)")
-    where.add_argument("--chroma-url", default=None, metavar="URL",
+    where.add_argument("--chroma-url", type=server_url, default=None, metavar="URL",
                        help="a Chroma server instead, e.g. http://localhost:8000")
 
 
+def open_database(args: argparse.Namespace) -> Any:
+    """The Chroma client the options name; commands open it before any model loads.
+
+    Raises:
+        AppError: Chroma is missing, or the database cannot be opened or reached.
+    """
+    try:
+        return open_client(args.chroma_dir, args.chroma_url)
+    except ImportError as exc:
+        raise AppError(f"Chroma is not installed ({exc}); pip install chromadb") from exc
+    except ValueError as exc:
+        raise AppError(str(exc)) from exc
+    except Exception as exc:
+        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
+        raise AppError(f"could not open the Chroma database at {where}: "
+                       f"{type(exc).__name__}: {exc}") from exc
+
+
 def open_store(args: argparse.Namespace, name: str, embedder: Qwen3Embedder, *,
-               create: bool = True) -> VectorStore:
+               create: bool = True, client: Any = None) -> VectorStore:
     """Open the collection ``name`` for ``embedder``'s vectors where the options say.
+
+    Args:
+        args: The command's options (``--chroma-dir``, ``--chroma-url``).
+        name: The collection.
+        embedder: The model whose vectors the collection holds.
+        create: Create the collection when missing.
+        client: A client from :func:`open_database`; opened here when None.
 
     Raises:
         AppError: Chroma is missing or unreachable, or the collection does not fit.
     """
+    if client is None:
+        client = open_database(args)
     try:
-        client = open_client(args.chroma_dir, args.chroma_url)
         return VectorStore(client, name, embedder.model, embedder.embedding_size, create=create)
-    except ImportError as exc:
-        raise AppError(f"Chroma is not installed ({exc}); pip install chromadb") from exc
     except ValueError as exc:
         raise AppError(str(exc)) from exc
     except Exception as exc:

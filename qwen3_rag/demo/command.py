@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,7 +20,9 @@ from qwen3_rag.common.loading import (
     add_store_arguments,
     load_embedder,
     load_reranker,
+    open_database,
     open_store,
+    positive_int,
 )
 from qwen3_rag.common.render import embedding_progress, make_console, stages
 from qwen3_rag.demo.corpus import SAMPLE_QUERIES, load_sample_corpus
@@ -36,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag demo``."""
     add_model_arguments(parser)
     add_store_arguments(parser)
-    parser.add_argument("--k", type=int, default=8, help="candidates from stage 1 (default 8)")
-    parser.add_argument("--top-n", type=int, default=3,
+    parser.add_argument("--k", type=positive_int, default=8,
+                        help="candidates from stage 1 (default 8)")
+    parser.add_argument("--top-n", type=positive_int, default=3,
                         help="results kept after reranking (default 3)")
     parser.add_argument("--no-interactive", action="store_true",
                         help="stop after the sample queries")
@@ -85,7 +89,7 @@ def _load_models(args: argparse.Namespace,
     return (*_tiny_models(args), True)
 
 
-def _demo_store(args: argparse.Namespace, embedder: Qwen3Embedder,
+def _demo_store(args: argparse.Namespace, client: Any, embedder: Qwen3Embedder,
                 status: Console) -> tuple[VectorStore, int]:
     """The sample corpus in Chroma, embedding only what is not stored yet."""
     passages = load_sample_corpus()
@@ -95,7 +99,7 @@ def _demo_store(args: argparse.Namespace, embedder: Qwen3Embedder,
     fingerprint = hashlib.sha256(
         json.dumps([embedder.model, embedder.embedding_size, texts]).encode()
     ).hexdigest()[:16]
-    store = open_store(args, f"qwen3-rag-demo-{fingerprint}", embedder)
+    store = open_store(args, f"qwen3-rag-demo-{fingerprint}", embedder, client=client)
     ids = [content_id(t) for t in texts]
     if not store.missing(ids):
         return store, 0
@@ -130,15 +134,14 @@ def _interact(console: Console, ask: Callable[[str], None]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit code."""
-    if args.k <= 0 or args.top_n <= 0:
-        raise AppError("--k and --top-n must be positive")
     console = make_console()
     status = make_console(stderr=True)
     started = time.perf_counter()
+    client = open_database(args)  # before the models: a wrong --chroma-url fails in a second
     embedder, reranker, random_weights = _load_models(args, status)
     with embedder, reranker:
         loaded = time.perf_counter()
-        store, added = _demo_store(args, embedder, status)
+        store, added = _demo_store(args, client, embedder, status)
         indexed = time.perf_counter()
         reused = store.count() - added
         status.print(escape(

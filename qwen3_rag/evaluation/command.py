@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,10 +28,14 @@ from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
+    directory,
     load_embedder,
     load_reranker,
+    open_database,
     open_store,
     positive_int,
+    server_url,
+    valid_collection,
 )
 from qwen3_rag.evaluation.metrics import STAT_TESTS, Ranking
 from qwen3_rag.evaluation.test_set import TestSet, TestSetError, load_test_set
@@ -46,6 +51,18 @@ def _probability(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
+
+
+def _output_dir(text: str) -> Path:
+    """An argparse type: a directory (existing or not) whose files eval may write."""
+    path = Path(directory(text)).expanduser()
+    # The report is written after every model has run: a directory it cannot write to must
+    # fail now, not after the whole evaluation.
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be written ({existing} is not "
+                                         "writable): give a directory you can write to")
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,11 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help=f"Qwen3-Reranker id or directory; repeat for several "
                               f"(default {DEFAULT_RERANKER_MODEL})")
     systems.add_argument("--embedding-base-url", dest="embedding_base_urls", action="append",
-                         default=None, metavar="URL",
+                         type=server_url, default=None, metavar="URL",
                          help="`qwen3-rag serve embedding` server of the embedding model in "
                               "the same position (repeat: one per --embedding-model)")
     systems.add_argument("--reranker-base-url", dest="reranker_base_urls", action="append",
-                         default=None, metavar="URL",
+                         type=server_url, default=None, metavar="URL",
                          help="`qwen3-rag serve reranker` server, one per --reranker-model")
     systems.add_argument("--tiny-models", action="store_true",
                          help="tiny random-weight models: checks the machinery, the numbers "
@@ -91,11 +108,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(randomization) or tukey (default student)")
     parser.add_argument("--max-p", type=_probability, default=0.05,
                         help="p-value below which a difference counts (default 0.05)")
-    parser.add_argument("--collection", default=None, metavar="NAME",
+    parser.add_argument("--collection", type=valid_collection, default=None, metavar="NAME",
                         help="an existing Chroma collection whose ids are the corpus ids (one "
                              "embedding model only); default: eval-<test set>-<hash>, built "
                              "and reused")
-    parser.add_argument("--output", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--output", type=_output_dir, default=None, metavar="DIR",
                         help="where eval.json and eval.png go (default: "
                              "<cache dir>/eval/<test set>)")
     parser.add_argument("--json", action="store_true",
@@ -300,6 +317,19 @@ def _load(args: argparse.Namespace) -> TestSet:
         raise AppError(str(exc)) from exc
 
 
+def _require_collection(args: argparse.Namespace) -> None:
+    """Refuse a --collection that is not there, before any model loads."""
+    from qwen3_rag.retrieval.store import collection_sizes
+
+    client = open_database(args)
+    sizes = collection_sizes(client)
+    if args.collection not in sizes:
+        known = ", ".join(sizes) or "none yet"
+        raise AppError(f"collection {args.collection!r} does not exist (collections: {known}); "
+                       "build it with `qwen3-rag index corpus.jsonl --collection "
+                       f"{args.collection}`, or leave out --collection")
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate; returns the exit code."""
     from qwen3_rag.common.render import make_console
@@ -311,6 +341,8 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise AppError(f"{' and '.join(missing)} not installed: pip install 'qwen3-rag[eval]'")
     test_set = _load(args)  # before any model loads: a bad file fails in a second
+    if args.collection:
+        _require_collection(args)
     status = make_console(stderr=True)
     status.print(escape(f"Test set {test_set.name}: {len(test_set.passages)} passages, "
                         f"{len(test_set.queries)} queries with judgements"))

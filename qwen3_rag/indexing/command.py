@@ -10,7 +10,10 @@ from qwen3_rag.common.loading import (
     add_collection_argument,
     add_model_arguments,
     add_store_arguments,
+    directory,
     load_embedder,
+    non_negative_int,
+    open_database,
     open_store,
     positive_int,
 )
@@ -31,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "recursively; records with an id (JSONL/CSV/Parquet `id` or "
                              "`_id`) keep it in Chroma, cut ones as ID#0, ID#1, ...")
     add_collection_argument(parser)
-    parser.add_argument("--chunk-size", type=int, default=1000,
+    parser.add_argument("--chunk-size", type=positive_int, default=1000,
                         help="longest passage in characters (default 1000)")
-    parser.add_argument("--chunk-overlap", type=int, default=150,
+    parser.add_argument("--chunk-overlap", type=non_negative_int, default=150,
                         help="characters shared by neighbouring passages (default 150)")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                         help="passages per model call and per Chroma write")
@@ -48,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--ray-actors", type=positive_int, default=None, metavar="N",
                          help="embedding actors, one engine each (default: one per GPU of "
                               "the cluster, else 1)")
-    cluster.add_argument("--parquet", default=None, metavar="DIR",
+    cluster.add_argument("--parquet", type=directory, default=None, metavar="DIR",
                          help="with --ray: write id, text, metadata and vector to Parquet "
                               "files in DIR instead of Chroma")
     add_model_arguments(parser, reranker=False)
@@ -77,8 +80,10 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is not None or args.parquet is not None:
         return run_ray_index(args, reader, chunker)
     status = make_console(stderr=True)
+    # The database before the model: a wrong --chroma-url fails in a second.
+    client = open_database(args)
     with load_embedder(args) as embedder:
-        store = open_store(args, args.collection, embedder)
+        store = open_store(args, args.collection, embedder, client=client)
         started = time.monotonic()
         try:
             store.require_settings(vector_settings(embedder.model, embedder.max_length))

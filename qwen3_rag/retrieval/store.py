@@ -27,6 +27,7 @@ __all__ = [
     "Hit",
     "VectorStore",
     "cache_dir",
+    "check_collection_name",
     "content_id",
     "default_chroma_dir",
     "open_client",
@@ -43,6 +44,8 @@ _SETTING_PREFIX = "qwen3_rag_"
 #: Passage metadata key holding the SHA-256 of the passage's text.
 HASH_KEY = "content_hash"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_NAME_RULE = ("3-512 characters from letters, digits, '.', '_' and '-', starting and ending "
+              "with a letter or digit, no '..', not an IPv4 address")
 #: Texts embedded per model call while indexing; small enough for a steady progress bar.
 _BATCH = 16
 #: Ids per Chroma read or delete when paging through a collection.
@@ -97,13 +100,48 @@ def collection_sizes(client: Any) -> dict[str, int]:
     return {name: client.get_collection(name, embedding_function=None).count() for name in names}
 
 
-def recorded_embedding_model(client: Any, name: str) -> str | None:
-    """The embedding model a collection was built with (None if it does not exist)."""
+def check_collection_name(name: str) -> str:
+    """Refuse a name Chroma would refuse, without Chroma (and before any model loads).
+
+    Chroma 1.x checks names in its Rust core, with no Python function to call; its rule is
+    the one here: 3-512 characters of ``[A-Za-z0-9._-]``, first and last alphanumeric, no
+    ``..``, not an IPv4 address (``tests/test_cli_arguments.py`` compares both).
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        ValueError: The name breaks the rule; the message names it and states the rule.
+    """
+    import ipaddress
+
+    problem = None
+    if not _NAME_PATTERN.match(name):
+        problem = f"use {_NAME_RULE}"
+    elif ".." in name:
+        problem = f"it contains '..' (use {_NAME_RULE})"
+    else:
+        try:
+            ipaddress.IPv4Address(name)
+            problem = f"it is an IPv4 address (use {_NAME_RULE})"
+        except ValueError:
+            pass
+    if problem:
+        raise ValueError(f"collection name {name!r} is not valid: {problem}")
+    return name
+
+
+def _recorded(client: Any, name: str, key: str) -> str | None:
     existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
     if name not in existing:
         return None
-    model = (client.get_collection(name, embedding_function=None).metadata or {}).get(_MODEL_KEY)
-    return str(model) if model is not None else None
+    value = (client.get_collection(name, embedding_function=None).metadata or {}).get(key)
+    return str(value) if value is not None else None
+
+
+def recorded_embedding_model(client: Any, name: str) -> str | None:
+    """The embedding model a collection was built with (None if it does not exist)."""
+    return _recorded(client, name, _MODEL_KEY)
 
 
 @dataclass(frozen=True)
@@ -138,9 +176,7 @@ class VectorStore:
 
     def __init__(self, client: Any, name: str, embedding_model: str, embedding_size: int,
                  *, create: bool = True):
-        if not _NAME_PATTERN.match(name):
-            raise ValueError(f"collection name {name!r} is not valid: use 3-512 letters, digits, "
-                             "'.', '_' or '-', starting and ending with a letter or digit")
+        check_collection_name(name)
         existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
         if name not in existing and not create:
             known = ", ".join(sorted(existing)) or "none yet"

@@ -7,6 +7,7 @@ a remote vLLM server (``--base-url``): the page only calls the core objects.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from qwen3_rag.common.loading import (
     load_embedder,
     load_reranker,
     open_store,
+    port_number,
 )
 from qwen3_rag.common.render import snippet, source_of
 from qwen3_rag.retrieval.store import DEFAULT_COLLECTION, VectorStore
@@ -43,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for everyone)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--port", type=port_number, default=7860,
+                        help="port, 1 to 65535 (default 7860)")
     parser.add_argument("--no-search", action="store_true",
                         help="reranking tab only: do not load the embedding model")
 
@@ -171,12 +174,35 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
     return app
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Refuse an address the page could not listen on, before the models load.
+
+    Raises:
+        AppError: The host is unknown or not this machine's, or the port is taken.
+    """
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise AppError(f"--host {host!r} is not an address of this machine ({exc.strerror}): "
+                       "use 127.0.0.1, 0.0.0.0 or one of its addresses") from exc
+    with socket.socket(family, kind) as probe:
+        # As the web server will: a port left in TIME_WAIT by a previous run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise AppError(f"cannot listen on {host}:{port} ({exc.strerror}): the port is "
+                           "taken or the address is not this machine's; choose another "
+                           "--port (1 to 65535) or --host") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve the page until Ctrl-C; returns the exit code."""
-    try:
-        import gradio  # noqa: F401
-    except ImportError as exc:
-        raise AppError("the web page needs Gradio: pip install 'qwen3-rag[ui]'") from exc
+    _require_free_port(args.host, args.port)  # a second, where importing Gradio takes several
+    if importlib.util.find_spec("gradio") is None:
+        raise AppError("the web page needs Gradio: pip install 'qwen3-rag[ui]'")
     with load_reranker(args) as reranker:
         embedder = None if args.no_search else load_embedder(args)
 
