@@ -6,6 +6,7 @@ command would fail with a message naming that path instead, and later.
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from qwen3_rag.cli import main
+from qwen3_rag.common.loading import SMALL_CORPUS_BYTES, command_backend
 from qwen3_rag.retrieval.store import check_collection_name, open_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,3 +166,36 @@ def test_the_collection_name_rule_is_chromas(tmp_path):
             we_accept = False
             assert repr(name) in str(exc)
         assert we_accept == chroma_accepts, name
+
+
+# -- which backend `--backend auto` starts without a GPU ---------------------------------------
+
+
+@pytest.mark.parametrize("command, corpus_bytes, expected", [
+    ("search", None, "transformers"),
+    ("index", 3_000, "transformers"),  # the brief's three passages
+    ("index", SMALL_CORPUS_BYTES - 1, "transformers"),
+    ("index", SMALL_CORPUS_BYTES, "auto"),  # vLLM where it is installed: throughput pays
+    ("index", None, "auto"),  # size unknown (library callers): as before
+])
+def test_index_chooses_like_search_for_small_corpora(monkeypatch, command, corpus_bytes,
+                                                     expected):
+    monkeypatch.setattr("qwen3_core.hardware.has_nvidia_gpu", lambda: False)
+    args = argparse.Namespace(command=command, backend="auto", engine_kwargs=None)
+    if corpus_bytes is not None:
+        args.corpus_bytes = corpus_bytes
+    assert command_backend(args, None) == expected
+
+
+def test_with_a_gpu_index_keeps_auto(monkeypatch):
+    monkeypatch.setattr("qwen3_core.hardware.has_nvidia_gpu", lambda: True)
+    args = argparse.Namespace(command="index", backend="auto", engine_kwargs=None,
+                              corpus_bytes=10)
+    assert command_backend(args, None) == "auto"
+
+
+def test_index_help_says_how_the_backend_is_chosen(capsys):
+    with pytest.raises(SystemExit):
+        main(["index", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "under 5 MB" in help_text and "transformers" in help_text

@@ -182,3 +182,17 @@ def test_a_collection_with_another_distance_is_refused(store_args, tiny_models, 
     code, _, err = _search("anything", store_args, tiny_models, capsys, "--embedding-model",
                            str(tiny_models.embedding))
     assert code == 1 and "'l2' distance" in err
+
+
+# -- `index` starts as fast as `search` on a CPU ----------------------------------------------
+
+
+def test_index_of_a_small_corpus_on_a_cpu_uses_transformers_under_auto(docs, store_args,
+                                                                      tiny_models, capsys,
+                                                                      monkeypatch):
+    monkeypatch.setattr("qwen3_core.hardware.has_nvidia_gpu", lambda: False)
+    code = main(["index", str(docs), *store_args, "--embedding-model",
+                 str(tiny_models.embedding), "--backend", "auto", "--dtype", "float32"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "on transformers" in err  # not vLLM, a minute or more to start on a CPU

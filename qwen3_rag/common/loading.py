@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_RERANKER_MODEL",
     "INTERACTIVE_COMMANDS",
+    "SMALL_CORPUS_BYTES",
     "AppError",
     "add_collection_argument",
     "add_model_arguments",
@@ -160,9 +161,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, embedding: bool = Tr
     # The backends registered when the parser is built, those registered at run time included.
     auto = " when it can, else ".join(AUTO_ORDER)
     group.add_argument("--backend", default="auto", choices=backend_choices(),
-                       help=f"where the models run (default auto: {auto}; demo, search, ui and "
-                            "eval on a machine without a GPU: transformers, which starts in "
-                            "seconds; http with --base-url)")
+                       help=f"where the models run (default auto: {auto}; demo, search, ui, "
+                            f"eval, and index of a corpus under "
+                            f"{SMALL_CORPUS_BYTES // 1_000_000} MB, on a machine without a GPU: "
+                            "transformers, which starts in seconds; http with --base-url)")
     group.add_argument("--base-url", type=server_url, default=None, metavar="URL",
                        help="URL serving every model named here, e.g. a gateway that routes by "
                             "model name (selects http)")
@@ -226,19 +228,36 @@ def quiet_engine_logs() -> None:
 #: Commands a person sits and waits on. Without a GPU they start the transformers backend, a
 #: few seconds per model, rather than vLLM, a minute or more per model on a CPU (torch.compile,
 #: engine start); a handful of candidates per query needs no more throughput than it gives.
-#: `eval` too: its shipped test set is a few dozen passages. `index` and library code keep vLLM:
-#: there throughput pays for the start.
+#: `eval` too: its shipped test set is a few dozen passages. Library code keeps vLLM, and so
+#: does `index` past :data:`SMALL_CORPUS_BYTES`: there throughput pays for the start.
 INTERACTIVE_COMMANDS = frozenset({"demo", "search", "ui", "eval"})
+
+#: Without a GPU, `index` of files totalling less than this (about 5,000 passages of the
+#: default 1,000 characters) uses transformers, as `search` does: vLLM's minute-long start on
+#: a CPU pays off only past a few thousand passages. Embedding time follows the amount of
+#: text, so the corpus's size on disk is the measure (Parquet's, compressed, underestimates).
+SMALL_CORPUS_BYTES = 5_000_000
+
+
+def _starts_light(args: argparse.Namespace) -> bool:
+    """Whether the command, without a GPU, should start transformers rather than vLLM."""
+    command = getattr(args, "command", None)
+    if command == "index":
+        corpus_bytes = getattr(args, "corpus_bytes", None)
+        return corpus_bytes is not None and corpus_bytes < SMALL_CORPUS_BYTES
+    return command in INTERACTIVE_COMMANDS
 
 
 def command_backend(args: argparse.Namespace, base_url: Any) -> str:
-    """The backend a command opens: ``--backend`` as given, or for ``auto`` the choice above."""
+    """The backend a command opens: ``--backend`` as given, or for ``auto`` the choice above.
+
+    ``index`` sets ``args.corpus_bytes`` (the size of its files) before loading the model.
+    """
     import importlib.util
 
     from qwen3_core.hardware import has_nvidia_gpu
 
-    if (args.backend != "auto" or base_url or args.engine_kwargs
-            or getattr(args, "command", None) not in INTERACTIVE_COMMANDS):
+    if args.backend != "auto" or base_url or args.engine_kwargs or not _starts_light(args):
         return args.backend
     has_transformers = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
     return "transformers" if has_transformers and not has_nvidia_gpu() else "auto"

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from qwen3_rag.common.loading import (
+    SMALL_CORPUS_BYTES,
     AppError,
     add_collection_argument,
     add_model_arguments,
@@ -56,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "files in DIR instead of Chroma")
     add_model_arguments(parser, reranker=False)
     add_store_arguments(parser)
+    parser.epilog = (f"With --backend auto on a machine without a GPU, files totalling under "
+                     f"{SMALL_CORPUS_BYTES // 1_000_000} MB (about "
+                     f"{SMALL_CORPUS_BYTES // 1000:,} passages of 1,000 characters) are "
+                     "embedded with transformers, which starts in seconds; larger corpora "
+                     "with vLLM, whose minute-long start on a CPU their size pays for.")
 
 
 def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     reader = CorpusReader(files, skip_bad=args.skip_bad)
     if args.ray is not None or args.parquet is not None:
         return run_ray_index(args, reader, chunker)
+    # The backend `auto` picks without a GPU depends on the amount of text (see --help).
+    args.corpus_bytes = sum(path.stat().st_size for path in files)
     status = make_console(stderr=True)
     # The database before the model: a wrong --chroma-url fails in a second.
     client = open_database(args)
@@ -108,5 +116,5 @@ def run(args: argparse.Namespace) -> int:
                      f"{counts.passages:,} passages: {counts.embedded:,} embedded, "
                      f"{counts.unchanged:,} already stored, {counts.removed:,} stale removed.\n"
                      f"Collection {store.name!r} now holds {store.count():,} passages "
-                     f"({embedder.model}).", highlight=False)
+                     f"({embedder.model} on {embedder.backend}).", highlight=False)
     return 0
