@@ -190,3 +190,22 @@ def test_piped_output_follows_columns(cache, tiny_args):
     child = _demo_process(cache, tiny_args, "--no-interactive")
     assert child.returncode == 0, child.stderr
     assert max(cell_len(line) for line in child.stdout.splitlines()) == PIPED_WIDTH
+
+
+def test_the_demo_collection_records_its_pair_for_search(cache, tiny_args, tiny_models, capsys):
+    from qwen3_rag.retrieval.store import (
+        default_chroma_dir,
+        open_client,
+        recorded_embedding_model,
+        recorded_reranker_model,
+    )
+
+    assert _run(["demo", *tiny_args, "--no-interactive"], capsys)[0] == 0
+    client = open_client(default_chroma_dir())
+    (name,) = [c if isinstance(c, str) else c.name for c in client.list_collections()]
+    assert recorded_embedding_model(client, name) == str(tiny_models.embedding)
+    assert recorded_reranker_model(client, name) == str(tiny_models.reranker)
+    code, out, err = _run(["search", "glaciers", "--collection", name, *TRANSFORMERS, "--json"],
+                          capsys)
+    assert code == 0, err  # neither model named: the demo's pair, not the defaults
+    assert json.loads(out)["reranked"]

@@ -196,3 +196,70 @@ def test_index_of_a_small_corpus_on_a_cpu_uses_transformers_under_auto(docs, sto
     err = capsys.readouterr().err
     assert code == 0, err
     assert "on transformers" in err  # not vLLM, a minute or more to start on a CPU
+
+
+# -- `search` uses the reranker recorded with the collection -----------------------------------
+
+
+def _search_json(store_args, capsys, *models):
+    code = main(["search", "longest river", *store_args, *models, *TRANSFORMERS, "--json",
+                 "--k", "10", "--top-n", "3"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_uses_the_models_recorded_by_index(docs, store_args, tiny_models, capsys,
+                                                   tmp_path):
+    code, _, err = _index([docs], store_args, tiny_models, capsys, "--reranker-model",
+                          str(tiny_models.reranker))
+    assert code == 0 and f"reranks with {tiny_models.reranker}" in err
+    # No model named: the tiny pair recorded with the collection, not the default reranker
+    # (which this offline test machine could not load).
+    code, out, err = _search_json(store_args, capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    candidates = [c["text"] for c in result["candidates"]]
+    scores = reference.rerank_scores(str(tiny_models.reranker), "longest river", candidates)
+    assert [r["score"] for r in result["reranked"]] == pytest.approx(
+        sorted(scores, reverse=True)[:3], abs=1e-5)
+
+    # Indexing again without --reranker-model keeps the recorded one.
+    assert _index([docs], store_args, tiny_models, capsys)[0] == 0
+    assert _search_json(store_args, capsys)[0] == 0
+
+    # --reranker-model, when given, wins over the recorded one.
+    missing = tmp_path / "another-reranker"
+    code, _, err = _search_json(store_args, capsys, "--reranker-model", str(missing))
+    assert code == 1 and str(missing) in err
+
+
+def test_index_records_the_default_reranker_when_none_is_named(docs, store_args, tiny_models,
+                                                               capsys, monkeypatch):
+    from qwen3_core import DEFAULT_RERANKER_MODEL
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = _index([docs / "rivers.md"], store_args, tiny_models, capsys)
+    assert code == 0 and f"reranks with {DEFAULT_RERANKER_MODEL}" in err
+    code, _, err = _search_json(store_args, capsys)
+    assert code == 1 and f"the reranker model {DEFAULT_RERANKER_MODEL!r}" in err
+
+
+def test_a_collection_without_a_recorded_reranker_keeps_the_default(tiny_models, capsys,
+                                                                    tmp_path, monkeypatch):
+    from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Embedder
+    from qwen3_rag.retrieval.store import VectorStore, recorded_reranker_model
+
+    # As built before rerankers were recorded: the embedding model only.
+    client = open_client(tmp_path / "chroma")
+    with Qwen3Embedder(str(tiny_models.embedding), backend="transformers",
+                       dtype="float32") as embedder:
+        store = VectorStore(client, "older", embedder.model, embedder.embedding_size)
+        store.add(["a"], ["The Yangtze is long."], [{}], embedder.embed_documents)
+    assert recorded_reranker_model(client, "older") is None
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = _search_json(["--chroma-dir", str(tmp_path / "chroma"), "--collection",
+                                 "older"], capsys)
+    assert code == 1 and f"the reranker model {DEFAULT_RERANKER_MODEL!r}" in err
+    code, out, _ = _search_json(["--chroma-dir", str(tmp_path / "chroma"), "--collection",
+                                 "older"], capsys, "--reranker-model", str(tiny_models.reranker))
+    assert code == 0 and json.loads(out)["reranked"][0]["text"] == "The Yangtze is long."

@@ -21,6 +21,7 @@ from qwen3_rag.retrieval.store import (
     collection_sizes,
     default_chroma_dir,
     recorded_embedding_model,
+    recorded_reranker_model,
 )
 from qwen3_rag.retrieval.two_stage import two_stage_search
 
@@ -40,10 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_model_arguments(parser)
     add_store_arguments(parser)
+    parser.epilog = ("The models default to those recorded with the collection by `qwen3-rag "
+                     "index` (or the demo); collections without a recorded reranker use "
+                     "the default one.")
 
 
-def _search_embedding_model(args: argparse.Namespace, client) -> str | None:
-    """The model the collection was indexed with, unless the user chose one.
+def _search_models(args: argparse.Namespace, client) -> tuple[str | None, str | None]:
+    """The embedding model and reranker the collection was indexed with, unless chosen.
 
     Raises:
         AppError: The collection does not exist (found before any model loads).
@@ -60,7 +64,8 @@ def _search_embedding_model(args: argparse.Namespace, client) -> str | None:
         hint = (f"collections there: {others}; choose one with --collection NAME"
                 if others else "add files with `qwen3-rag index PATH`")
         raise AppError(f"collection {args.collection!r} does not exist in {where}; {hint}")
-    return args.embedding_model or recorded_embedding_model(client, args.collection)
+    return (args.embedding_model or recorded_embedding_model(client, args.collection),
+            args.reranker_model or recorded_reranker_model(client, args.collection))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,12 +75,13 @@ def run(args: argparse.Namespace) -> int:
                        "`qwen3-rag search \"longest river\"`")
     # The database and the collection first: a wrong one fails in a second, not after a model.
     client = open_database(args)
-    with load_embedder(args, _search_embedding_model(args, client)) as embedder:
+    embedding_model, reranker_model = _search_models(args, client)
+    with load_embedder(args, embedding_model) as embedder:
         store = open_store(args, args.collection, embedder, create=False, client=client)
         if store.count() == 0:
             raise AppError(f"collection {store.name!r} is empty; add files with "
                            f"`qwen3-rag index PATH --collection {store.name}`")
-        with load_reranker(args) as reranker:
+        with load_reranker(args, reranker_model) as reranker:
             result = two_stage_search(store, embedder, reranker, args.query, k=args.k,
                                       top_n=args.top_n, instruction=args.instruction)
     if args.json:

@@ -90,8 +90,12 @@ def _load_models(args: argparse.Namespace,
 
 
 def _demo_store(args: argparse.Namespace, client: Any, embedder: Qwen3Embedder,
-                status: Console) -> tuple[VectorStore, int]:
-    """The sample corpus in Chroma, embedding only what is not stored yet."""
+                reranker: Qwen3Reranker, status: Console) -> tuple[VectorStore, int]:
+    """The sample corpus in Chroma, embedding only what is not stored yet.
+
+    The collection records the reranker too, so `qwen3-rag search --collection NAME` on it
+    uses the same pair of models.
+    """
     passages = load_sample_corpus()
     texts = [p.text for p in passages]
     # One collection per (model, vector size, corpus), so changing any of them never mixes
@@ -100,6 +104,7 @@ def _demo_store(args: argparse.Namespace, client: Any, embedder: Qwen3Embedder,
         json.dumps([embedder.model, embedder.embedding_size, texts]).encode()
     ).hexdigest()[:16]
     store = open_store(args, f"qwen3-rag-demo-{fingerprint}", embedder, client=client)
+    store.record_reranker(reranker.model)
     ids = [content_id(t) for t in texts]
     if not store.missing(ids):
         return store, 0
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     embedder, reranker, random_weights = _load_models(args, status)
     with embedder, reranker:
         loaded = time.perf_counter()
-        store, added = _demo_store(args, client, embedder, status)
+        store, added = _demo_store(args, client, embedder, reranker, status)
         indexed = time.perf_counter()
         reused = store.count() - added
         status.print(escape(

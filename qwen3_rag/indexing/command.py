@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from qwen3_core import DEFAULT_RERANKER_MODEL
 from qwen3_rag.common.loading import (
     SMALL_CORPUS_BYTES,
     AppError,
@@ -25,6 +26,7 @@ from qwen3_rag.indexing.passages import Chunker
 from qwen3_rag.indexing.pipeline import DEFAULT_BATCH_SIZE, index_records, vector_settings
 from qwen3_rag.indexing.progress import indexing_progress
 from qwen3_rag.indexing.ray_command import LOCAL, run_ray_index
+from qwen3_rag.retrieval.store import recorded_reranker_model
 
 __all__ = ["add_arguments", "run"]
 
@@ -55,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--parquet", type=directory, default=None, metavar="DIR",
                          help="with --ray: write id, text, metadata and vector to Parquet "
                               "files in DIR instead of Chroma")
-    add_model_arguments(parser, reranker=False)
+    add_model_arguments(parser, reranker=False).add_argument(
+        "--reranker-model", default=None, metavar="ID_OR_PATH",
+        help="reranker recorded with the collection, which `qwen3-rag search` then uses "
+             "unless told otherwise; not loaded here (default: the one already recorded, "
+             f"else {DEFAULT_RERANKER_MODEL})")
     add_store_arguments(parser)
     parser.epilog = (f"With --backend auto on a machine without a GPU, files totalling under "
                      f"{SMALL_CORPUS_BYTES // 1_000_000} MB (about "
@@ -90,11 +96,14 @@ def run(args: argparse.Namespace) -> int:
     status = make_console(stderr=True)
     # The database before the model: a wrong --chroma-url fails in a second.
     client = open_database(args)
+    reranker_model = (args.reranker_model or recorded_reranker_model(client, args.collection)
+                      or DEFAULT_RERANKER_MODEL)
     with load_embedder(args) as embedder:
         store = open_store(args, args.collection, embedder, client=client)
         started = time.monotonic()
         try:
             store.require_settings(vector_settings(embedder.model, embedder.max_length))
+            store.record_reranker(reranker_model)
             with indexing_progress(status) as progress:
                 total = reader.total()
                 task = progress.add_task("indexing", total=total)
@@ -116,5 +125,7 @@ def run(args: argparse.Namespace) -> int:
                      f"{counts.passages:,} passages: {counts.embedded:,} embedded, "
                      f"{counts.unchanged:,} already stored, {counts.removed:,} stale removed.\n"
                      f"Collection {store.name!r} now holds {store.count():,} passages "
-                     f"({embedder.model} on {embedder.backend}).", highlight=False)
+                     f"({embedder.model} on {embedder.backend}; `search` reranks with "
+                     f"{reranker_model}).",
+                     highlight=False)
     return 0

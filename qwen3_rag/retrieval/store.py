@@ -32,6 +32,7 @@ __all__ = [
     "default_chroma_dir",
     "open_client",
     "recorded_embedding_model",
+    "recorded_reranker_model",
 ]
 
 #: The collection the commands use unless told otherwise.
@@ -39,6 +40,8 @@ DEFAULT_COLLECTION = "qwen3-rag"
 
 _MODEL_KEY = "qwen3_rag_embedding_model"
 _SIZE_KEY = "qwen3_rag_embedding_size"
+#: The reranker meant to go with the collection's vectors, which ``search`` uses by default.
+_RERANKER_KEY = "qwen3_rag_reranker_model"
 #: Collection metadata keys of the other settings that change the vectors, by setting name.
 _SETTING_PREFIX = "qwen3_rag_"
 #: Passage metadata key holding the SHA-256 of the passage's text.
@@ -144,6 +147,11 @@ def recorded_embedding_model(client: Any, name: str) -> str | None:
     return _recorded(client, name, _MODEL_KEY)
 
 
+def recorded_reranker_model(client: Any, name: str) -> str | None:
+    """The reranker recorded with a collection (None if it has none or does not exist)."""
+    return _recorded(client, name, _RERANKER_KEY)
+
+
 @dataclass(frozen=True)
 class Hit:
     """A stored passage found by a vector query."""
@@ -207,6 +215,21 @@ class VectorStore:
     def count(self) -> int:
         """Number of passages stored."""
         return self._collection.count()
+
+    @property
+    def reranker_model(self) -> str | None:
+        """The reranker recorded with the collection, if any (see :meth:`record_reranker`)."""
+        value = (self._collection.metadata or {}).get(_RERANKER_KEY)
+        return str(value) if value is not None else None
+
+    def record_reranker(self, model: str) -> None:
+        """Record the reranker that goes with these vectors, for ``search`` to use by default.
+
+        The reranker does not change the vectors, so a new one simply replaces the old.
+        """
+        recorded = dict(self._collection.metadata or {})
+        if recorded.get(_RERANKER_KEY) != model:
+            self._collection.modify(metadata={**recorded, _RERANKER_KEY: model})
 
     def require_settings(self, settings: dict[str, str | int]) -> None:
         """Refuse to add vectors made differently from those stored; record the settings.
