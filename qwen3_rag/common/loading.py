@@ -344,9 +344,14 @@ def open_database(args: argparse.Namespace) -> Any:
     except ValueError as exc:
         raise AppError(str(exc)) from exc
     except Exception as exc:
-        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
-        raise AppError(f"could not open the Chroma database at {where}: "
-                       f"{type(exc).__name__}: {exc}") from exc
+        raise _unreachable_database(args, exc) from exc
+
+
+def _unreachable_database(args: argparse.Namespace, exc: Exception) -> AppError:
+    """The one-line error for a Chroma database that cannot be opened or reached."""
+    where = args.chroma_url or args.chroma_dir or default_chroma_dir()
+    return AppError(f"could not open the Chroma database at {where}: "
+                    f"{type(exc).__name__}: {exc}")
 
 
 def open_store(args: argparse.Namespace, name: str, embedder: Qwen3Embedder, *,
@@ -370,6 +375,4 @@ def open_store(args: argparse.Namespace, name: str, embedder: Qwen3Embedder, *,
     except ValueError as exc:
         raise AppError(str(exc)) from exc
     except Exception as exc:
-        where = args.chroma_url or args.chroma_dir or default_chroma_dir()
-        raise AppError(f"could not open the Chroma database at {where}: "
-                       f"{type(exc).__name__}: {exc}") from exc
+        raise _unreachable_database(args, exc) from exc
