@@ -82,3 +82,28 @@ def test_no_file_imports_itself_round_a_loop():
     graph = _import_graph()
     assert "qwen3_core.engines.backends" in graph  # the walk found the packages
     assert _loops(graph) == []
+
+
+def test_the_rooms_of_the_command_import_each_other_one_way():
+    """``qwen3_rag``'s sub-packages form no loop either (``cli`` on top, ``retrieval`` below)."""
+    rooms: dict[str, set[str]] = {}
+    for module, imported in _import_graph().items():
+        if not module.startswith("qwen3_rag."):
+            continue
+        room = ".".join(module.split(".")[:2])
+        targets = {".".join(name.split(".")[:2]) for name in imported
+                   if name.startswith("qwen3_rag.")}
+        rooms.setdefault(room, set()).update(targets - {room})
+    assert {"qwen3_rag.cli", "qwen3_rag.retrieval", "qwen3_rag.server"} <= set(rooms)
+    for room in rooms:
+        rooms[room] &= set(rooms)  # modules directly under qwen3_rag are not rooms
+    assert _loops(rooms) == []
+
+
+def test_the_product_never_imports_the_benchmark():
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [])
+            assert not any(name == "bench" or name.startswith("bench.") for name in names), module
