@@ -105,7 +105,11 @@ def test_key_check():
     assert check.accepts("Bearer k1") and check.accepts("bearer k2")
     assert not check.accepts("Bearer k3") and not check.accepts("k1") and not check.accepts(None)
     assert check.needs_key("POST", "/classify") and check.needs_key("POST", "/v1/rerank")
-    assert not check.needs_key("GET", "/health") and not check.needs_key("OPTIONS", "/score")
+    assert not check.needs_key("GET", "/health")
+    # Only a CORS preflight is exempt among OPTIONS requests; a bare OPTIONS needs the key.
+    preflight = {b"origin": b"https://app.example", b"access-control-request-method": b"POST"}
+    assert not check.needs_key("OPTIONS", "/score", preflight)
+    assert check.needs_key("OPTIONS", "/metrics") and check.needs_key("OPTIONS", "/metrics", {})
     assert not KeyCheck([]).needs_key("POST", "/classify")
 
 

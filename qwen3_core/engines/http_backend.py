@@ -103,16 +103,20 @@ class _ServerPool:
     def failed(self, server: _Server, why: str) -> None:
         with self._lock:
             server.failures += 1
+            went_down = server.failures == 1
             first, longest = SKIP_SECONDS
             pause = min(first * 2 ** (server.failures - 1), longest)
             server.skip_until = time.monotonic() + pause
-        logger.warning("vLLM server %s failed (%s); skipping it for %.0f s", server.url, why, pause)
+        # Once per change of state: a server that stays down is not news on every call.
+        logger.log(logging.WARNING if went_down else logging.DEBUG,
+                   "vLLM server %s failed (%s); skipping it for %.0f s", server.url, why, pause)
 
     def succeeded(self, server: _Server) -> None:
-        if server.failures:
-            logger.info("vLLM server %s answers again", server.url)
         with self._lock:
+            came_back = server.failures > 0
             server.failures, server.skip_until = 0, 0.0
+        if came_back:
+            logger.warning("vLLM server %s answers again", server.url)
 
 
 def batches(ids: Sequence[Sequence[int]]) -> Iterator[tuple[int, int]]:

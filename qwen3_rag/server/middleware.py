@@ -12,25 +12,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from qwen3_rag.server.asgi import (
     ASGIApp,
+    BodyTooLarge,
+    ClientChannel,
     Receive,
     RequestError,
     Scope,
     Send,
     call_route,
+    declared_length,
     error_body,
     forward,
-    read_body,
     replayed,
     send_body,
     send_json,
 )
 from qwen3_rag.server.auth import KeyCheck, server_keys
-from qwen3_rag.server.embeddings import parse_embeddings
+from qwen3_rag.server.embeddings import EmbeddingJob, input_count, parse_embeddings
+from qwen3_rag.server.instance import INSTANCE_HEADER, INSTANCE_VARIABLE
+from qwen3_rag.server.limits import Limits
 from qwen3_rag.server.scoring import (
     RerankJob,
     ScoringJob,
@@ -48,6 +53,10 @@ logger = logging.getLogger("qwen3_rag.server")
 _RERANK_ROUTES = {"/rerank": "1", "/v1/rerank": "1", "/v2/rerank": "2"}
 _SCORE_ROUTES = frozenset({"/score", "/v1/score"})
 _EMBEDDING_ROUTE = "/v1/embeddings"
+#: Pairs tokenised at a time: between two such steps a departed client is noticed.
+_TOKENISE_PAIRS = 256
+#: Methods whose body the size limit checks before vLLM reads it.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,21 @@ class _ServedModel:
     kind: str  # "reranker" or "embedding"
     prompts: Any  # RerankPromptTokenizer or EmbeddingPromptTokenizer
     default_name: str
+    #: Counts the tokens of user text (control-token strings as plain text, as in prompts).
+    plain: Any
+    #: Tokens of one engine step (vLLM's max_num_batched_tokens): a rerank is sent to the
+    #: engine in parts about this size, so a departed client costs at most about one step.
+    step_tokens: int
 
 
 def _load_served_model(state: Any) -> _ServedModel:
     """The served model's kind and prompt tokenizer, from vLLM's app state."""
     from qwen3_core.models import resolve_model
-    from qwen3_core.tokenization import EmbeddingPromptTokenizer, RerankPromptTokenizer
+    from qwen3_core.tokenization import (
+        EmbeddingPromptTokenizer,
+        RerankPromptTokenizer,
+        load_tokenizers,
+    )
 
     config = state.vllm_config.model_config
     architectures = getattr(config.hf_config, "architectures", None) or []
@@ -74,18 +92,36 @@ def _load_served_model(state: Any) -> _ServedModel:
     names = config.served_model_name
     name = names[0] if isinstance(names, list | tuple) else (names or config.model)
     kind = "reranker" if is_reranker else "embedding"
-    logger.info("qwen3-rag routes: %s prompts for %s (max %d tokens)", kind, name, max_length)
-    return _ServedModel(kind=kind, prompts=prompts, default_name=name)
+    scheduler = getattr(state.vllm_config, "scheduler_config", None)
+    step_tokens = int(getattr(scheduler, "max_num_batched_tokens", 0) or max_length)
+    logger.info("qwen3-rag routes: %s prompts for %s (max %d tokens, %d a step)", kind, name,
+                max_length, step_tokens)
+    return _ServedModel(kind=kind, prompts=prompts, default_name=name,
+                        plain=load_tokenizers(model_dir)[1], step_tokens=step_tokens)
+
+
+def _kind_error(model: _ServedModel, route: str) -> str:
+    """Why this server does not answer ``route``, and which server does."""
+    wanted = "embedding" if route == _EMBEDDING_ROUTE else "reranker"
+    return (f"{route} needs a {wanted} model; this server runs the {model.kind} model "
+            f"{model.default_name!r} (start one with `qwen3-rag serve {wanted} --model ...`)")
 
 
 class Qwen3Routes:
-    """Exact Qwen3 answers on vLLM's standard rerank/score/embeddings routes; a key on all."""
+    """Exact Qwen3 answers on vLLM's standard rerank/score/embeddings routes; a key on all.
+
+    A request's client is watched while it is answered: when it leaves, the work stops (see
+    :class:`~qwen3_rag.server.asgi.ClientChannel`). Every request is held to the server's
+    :class:`~qwen3_rag.server.limits.Limits`.
+    """
 
     def __init__(self, app: ASGIApp):
         self.app = app
         self._keys: KeyCheck | None = None
         self._model: _ServedModel | None = None
         self._loading = asyncio.Lock()
+        self.limits = Limits.from_environment()
+        self._instance = os.environ.get(INSTANCE_VARIABLE, "").encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer our routes; pass everything else to vLLM's app unchanged."""
@@ -100,28 +136,73 @@ class Qwen3Routes:
                 await send_json(send, 401, error_body(
                     401, "a valid API key is required: send 'Authorization: Bearer <key>'"))
             return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if path == "/health" and self._instance:
+            await self.app(scope, receive, self._signed(send))
+            return
+        declared = declared_length(scope)
+        if declared is not None and declared > self.limits.max_body_bytes \
+                and scope.get("method") in _BODY_METHODS:
+            await _refuse_body(send, BodyTooLarge(declared, self.limits.max_body_bytes,
+                                                  declared=True))
+            return
         route = path.rstrip("/") or path
-        if scope["type"] != "http" or scope.get("method") != "POST" or not (
+        if scope.get("method") != "POST" or not (
                 route in _RERANK_ROUTES or route in _SCORE_ROUTES or route == _EMBEDDING_ROUTE):
             await self.app(scope, receive, send)
             return
+        channel = ClientChannel(receive)
+        try:
+            await self._answer(scope, channel, send, route)
+        finally:
+            channel.close()
+
+    async def _answer(self, scope: Scope, channel: ClientChannel, send: Send,
+                      route: str) -> None:
+        try:
+            body = await channel.read_body(self.limits.max_body_bytes)
+        except BodyTooLarge as exc:
+            await _refuse_body(send, exc)
+            return
+        if channel.gone.is_set():
+            return
+        channel.watch()
         model = await self._served_model(scope)
-        if model is None or (model.kind == "embedding") != (route == _EMBEDDING_ROUTE):
-            await self._replay(scope, receive, send, await read_body(receive))
-            return
-        body = await read_body(receive)
-        try:
-            request = json.loads(body)
-        except ValueError as exc:
-            await send_json(send, 400, error_body(400, f"the body is not valid JSON: {exc}"))
+        if model is None:  # a bare app without a vLLM model: nothing of ours to do
+            await self.app(scope, replayed(body, channel.inner_receive), send)
             return
         try:
+            if (model.kind == "embedding") != (route == _EMBEDDING_ROUTE):
+                raise RequestError(_kind_error(model, route), "model")
+            try:
+                request = json.loads(body)
+            except (ValueError, RecursionError) as exc:
+                # RecursionError: JSON nested deeper than the parser goes is still bad JSON.
+                why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise RequestError(f"the body is not valid JSON: {why}") from None
             if route == _EMBEDDING_ROUTE:
-                await self._embeddings(scope, receive, send, model, request, body)
+                await self._embeddings(scope, channel, send, model, request, body)
             else:
-                await self._scores(scope, receive, send, model, route, request)
+                await self._scores(scope, channel, send, model, route, request)
         except RequestError as exc:
-            await send_json(send, 400, error_body(400, str(exc), exc.param))
+            # A bad request is the client's business: one log line, no traceback.
+            logger.info("qwen3-rag routes: 400 on %s: %s", route, exc)
+            if not channel.gone.is_set():
+                await send_json(send, 400, error_body(400, str(exc), exc.param))
+
+    def _signed(self, send: Send) -> Send:
+        """``send`` that puts this server's instance token on the answer (see ``instance``)."""
+
+        async def signed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []),
+                           (INSTANCE_HEADER.encode(), self._instance)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return signed
 
     # -- keys and model ----------------------------------------------------------------------
 
@@ -129,9 +210,9 @@ class Qwen3Routes:
         if self._keys is None:
             args = getattr(getattr(scope.get("app"), "state", None), "args", None)
             self._keys = KeyCheck(server_keys(getattr(args, "api_key", None)))
-        if not self._keys.needs_key(scope.get("method", "GET"), path):
-            return True
         headers = dict(scope.get("headers", []))
+        if not self._keys.needs_key(scope.get("method", "GET"), path, headers):
+            return True
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         return self._keys.accepts(authorization)
 
@@ -146,62 +227,129 @@ class Qwen3Routes:
                     self._model = await asyncio.to_thread(_load_served_model, state)
         return self._model
 
-    async def _replay(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
-        """Hand a request whose body was read on to vLLM unchanged."""
-        await self.app(scope, replayed(body, receive), send)
-
     # -- routes ------------------------------------------------------------------------------
 
-    async def _scores(self, scope: Scope, receive: Receive, send: Send, model: _ServedModel,
-                      route: str, request: Any) -> None:
+    def _check_size(self, model: _ServedModel, count: int, what: str,
+                    texts: dict[str, str]) -> None:
+        """Refuse a request over the per-request limits, naming the limit and the value."""
+        if count > self.limits.max_documents:
+            raise RequestError(f"this request has {count} {what}; this server takes at most "
+                               f"{self.limits.max_documents} a request (--max-documents)",
+                               what)
+        limit = self.limits.max_document_tokens
+        for field_name, text in texts.items():
+            # A token is at least one UTF-8 byte: only longer texts need counting.
+            if len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
+                tokens = len(model.plain.encode(text, add_special_tokens=False).ids)
+                if tokens > limit:
+                    raise RequestError(f"{field_name} has {tokens} tokens; this server takes at "
+                                       f"most {limit} tokens a text (--max-document-tokens)",
+                                       field_name)
+
+    async def _scores(self, scope: Scope, channel: ClientChannel, send: Send,
+                      model: _ServedModel, route: str, request: Any) -> None:
         job: ScoringJob
         job = (parse_rerank(request) if route in _RERANK_ROUTES else parse_score(request))
-        ids = await asyncio.to_thread(_rerank_prompts, model, job)
+        what = "documents" if isinstance(job, RerankJob) else "pairs"
+        texts = {f"{what}[{i}]": d for i, (_, d) in enumerate(job.pairs)}
+        texts.update({f"queries[{i}]": q for i, (q, _) in enumerate(job.pairs)
+                      if i == 0 or q is not job.pairs[i - 1][0]})
+        await asyncio.to_thread(self._check_size, model, len(job.pairs), what, texts)
         name = job.model or model.default_name
         scores: list[float] = []
-        if ids:
-            payload: dict[str, Any] = {"input": ids}
-            if job.model is not None:
-                payload["model"] = job.model
-            if job.use_activation is not None:
-                payload["use_activation"] = job.use_activation
-            status, answer = await call_route(self.app, scope, receive, "/classify", payload)
-            if status != 200:
-                await send_body(send, status, answer)
-                return
-            data = json.loads(answer)
-            name = data.get("model", name)
-            scores = [item["probs"][0] for item in sorted(data["data"], key=lambda d: d["index"])]
-        tokens = sum(map(len, ids))
+        tokens = 0
+        # Part by part, so a client that leaves stops the work within about one engine step:
+        # between parts nothing more is sent, and vLLM aborts the part in flight itself.
+        for start in range(0, len(job.pairs), _TOKENISE_PAIRS):
+            pairs = job.pairs[start:start + _TOKENISE_PAIRS]
+            ids = await asyncio.to_thread(_rerank_prompts, model, job, pairs)
+            tokens += sum(map(len, ids))
+            for part in _engine_parts(ids, model.step_tokens):
+                if channel.gone.is_set():
+                    logger.info("qwen3-rag routes: client left %s; stopped after %d of %d "
+                                "prompts", route, len(scores), len(job.pairs))
+                    return
+                payload: dict[str, Any] = {"input": part}
+                if job.model is not None:
+                    payload["model"] = job.model
+                if job.use_activation is not None:
+                    payload["use_activation"] = job.use_activation
+                status, answer = await call_route(self.app, scope, channel.inner_receive,
+                                                  "/classify", payload)
+                if channel.gone.is_set():
+                    logger.info("qwen3-rag routes: client left %s; stopped after %d of %d "
+                                "prompts", route, len(scores), len(job.pairs))
+                    return
+                if status != 200:
+                    await send_body(send, status, answer)
+                    return
+                data = json.loads(answer)
+                name = data.get("model", name)
+                scores += [item["probs"][0]
+                           for item in sorted(data["data"], key=lambda d: d["index"])]
         if isinstance(job, RerankJob):
             await send_json(send, 200, rerank_answer(job, name, scores, tokens,
                                                      _RERANK_ROUTES[route]))
         else:
             await send_json(send, 200, score_answer(name, scores, tokens))
 
-    async def _embeddings(self, scope: Scope, receive: Receive, send: Send,
+    async def _embeddings(self, scope: Scope, channel: ClientChannel, send: Send,
                           model: _ServedModel, request: Any, body: bytes) -> None:
+        count = input_count(request)
         job = parse_embeddings(request)
+        texts = {} if job is None else {
+            (f"input[{i}]" if len(job.texts) > 1 else "input"): t for i, t in enumerate(job.texts)}
+        await asyncio.to_thread(self._check_size, model, count, "inputs", texts)
         if job is None:  # token ids or chat messages: vLLM's own handling
-            await self._replay(scope, receive, send, body)
+            await self.app(scope, replayed(body, channel.inner_receive), send)
             return
-        prompts = model.prompts
+        ids: list[list[int]] = []
+        for start in range(0, len(job.texts), _TOKENISE_PAIRS):
+            if channel.gone.is_set():
+                return
+            ids += await asyncio.to_thread(_embedding_prompts, model, job,
+                                           job.texts[start:start + _TOKENISE_PAIRS])
+        if channel.gone.is_set():
+            return
+        # One call: vLLM's route listens for the disconnect and aborts the engine's work.
+        await forward(self.app, scope, channel.inner_receive, send, _EMBEDDING_ROUTE,
+                      {**job.body, "input": ids})
 
-        def tokenise() -> list[list[int]]:
-            try:
-                if job.instruction is None:
-                    return prompts.documents(job.texts, job.max_length)
-                return prompts.queries(job.texts, job.instruction, job.max_length)
-            except ValueError as exc:
-                raise RequestError(str(exc), "truncate_prompt_tokens") from exc
 
-        ids = await asyncio.to_thread(tokenise)
-        await forward(self.app, scope, receive, send, _EMBEDDING_ROUTE, {**job.body, "input": ids})
+async def _refuse_body(send: Send, exc: BodyTooLarge) -> None:
+    logger.info("qwen3-rag routes: 413: %s", exc)
+    await send_json(send, 413, error_body(413, str(exc), "body"))
 
 
-def _rerank_prompts(model: _ServedModel, job: ScoringJob) -> list[list[int]]:
+def _engine_parts(ids: list[list[int]], step_tokens: int) -> list[list[list[int]]]:
+    """``ids`` in consecutive parts of about ``step_tokens`` tokens, at least one prompt each."""
+    parts: list[list[list[int]]] = []
+    part: list[list[int]] = []
+    size = 0
+    for prompt in ids:
+        if part and size + len(prompt) > step_tokens:
+            parts.append(part)
+            part, size = [], 0
+        part.append(prompt)
+        size += len(prompt)
+    if part:
+        parts.append(part)
+    return parts
+
+
+def _embedding_prompts(model: _ServedModel, job: EmbeddingJob,
+                       texts: list[str]) -> list[list[int]]:
+    try:
+        if job.instruction is None:
+            return model.prompts.documents(texts, job.max_length)
+        return model.prompts.queries(texts, job.instruction, job.max_length)
+    except ValueError as exc:
+        raise RequestError(str(exc), "truncate_prompt_tokens") from exc
+
+
+def _rerank_prompts(model: _ServedModel, job: ScoringJob,
+                    pairs: list[tuple[str, str]]) -> list[list[int]]:
     prompts = model.prompts
-    pairs = job.pairs
     if job.max_tokens_per_doc:
         documents = prompts.shorten([d for _, d in pairs], job.max_tokens_per_doc)
         pairs = [(q, d) for (q, _), d in zip(pairs, documents)]

@@ -18,7 +18,8 @@ from typing import Any
 from qwen3_core.formats import DEFAULT_INSTRUCTION
 from qwen3_rag.server.asgi import RequestError
 
-__all__ = ["ScoringJob", "parse_rerank", "parse_score", "rerank_answer", "score_answer"]
+__all__ = ["RerankJob", "ScoringJob", "parse_rerank", "parse_score", "rerank_answer",
+           "score_answer", "valid_text"]
 
 _SCORE_FIELD_PAIRS = (("queries", "documents"), ("queries", "items"), ("data_1", "data_2"),
                       ("text_1", "text_2"))
@@ -54,12 +55,29 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
+def valid_text(text: str, field: str) -> str:
+    """``text`` if it is valid Unicode; JSON can carry lone surrogates no tokenizer takes.
+
+    Raises:
+        RequestError: ``text`` holds a lone surrogate (e.g. ``"\\ud800"``).
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RequestError(
+                f"{field} holds a lone surrogate {text[exc.start]!r} at character "
+                f"{exc.start}; texts must be valid Unicode (pair each surrogate escape)",
+                field) from None
+    return text
+
+
 def _text(value: Any, field: str) -> str:
     """A text as clients send it: a string, or an object with a ``text`` string."""
     if isinstance(value, str):
-        return value
+        return valid_text(value, field)
     if isinstance(value, dict) and isinstance(value.get("text"), str):
-        return value["text"]
+        return valid_text(value["text"], field)
     raise RequestError(f"{field} must be a string or an object with a 'text' string, got "
                        f"{_shown(value)}; this server scores text only", field)
 
@@ -92,6 +110,14 @@ def _optional_bool(body: dict[str, Any], field: str) -> bool | None:
     return value
 
 
+def _query(text: str, field: str) -> str:
+    # The library refuses a blank query (qwen3_core.validation.check_query); so does the server.
+    if not text.strip():
+        raise RequestError(f"{field} is empty or whitespace only; send the text to search for",
+                           field)
+    return text
+
+
 def _common(body: dict[str, Any]) -> dict[str, Any]:
     """The fields every scoring route shares (vLLM 0.32's ``ScoringRequestMixin``)."""
     model = body.get("model")
@@ -106,6 +132,7 @@ def _common(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(instruction, str):
         raise RequestError(f"instruction must be a string, got {_shown(instruction)}",
                            "instruction")
+    valid_text(instruction, "instruction")
     # vLLM: -1 means the model's limit; 0 or absent, no extra limit.
     truncate = body.get("truncate_prompt_tokens")
     if truncate == -1:
@@ -124,7 +151,7 @@ def parse_rerank(raw: Any, *, cohere_v2: bool = False) -> RerankJob:
         raise RequestError("a rerank request needs a 'query' string", "query")
     if "documents" not in body:
         raise RequestError("a rerank request needs a 'documents' list", "documents")
-    query = _text(body["query"], "query")
+    query = _query(_text(body["query"], "query"), "query")
     documents = _texts(body["documents"], "documents")
     top_n = _optional_int(body, "top_n", 0) or None  # 0: all, as in vLLM
     return_documents = _optional_bool(body, "return_documents")
@@ -145,6 +172,9 @@ def parse_score(raw: Any) -> ScoringJob:
     left, right = _texts(body[first], first), _texts(body[second], second)
     if not left or not right:
         raise RequestError(f"{first} and {second} must not be empty", first if not left else second)
+    for index, text in enumerate(left):
+        _query(text, first if len(left) == 1 and not isinstance(body[first], list)
+               else f"{first}[{index}]")
     if len(left) == 1:
         left = left * len(right)
     elif len(left) != len(right):
