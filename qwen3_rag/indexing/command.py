@@ -20,8 +20,8 @@ from qwen3_rag.common.loading import (
     positive_int,
 )
 from qwen3_rag.common.render import make_console
-from qwen3_rag.indexing.corpus_reader import CorpusError, CorpusReader
-from qwen3_rag.indexing.files import SUFFIXES, find_files
+from qwen3_rag.indexing.corpus_reader import BlankRecord, CorpusError, CorpusReader
+from qwen3_rag.indexing.files import SUFFIXES, scan_paths
 from qwen3_rag.indexing.passages import Chunker
 from qwen3_rag.indexing.pipeline import DEFAULT_BATCH_SIZE, index_records, vector_settings
 from qwen3_rag.indexing.progress import indexing_progress
@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="characters shared by neighbouring passages (default 150)")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                         help="passages per model call and per Chroma write")
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="follow links inside the directories that point outside them "
+                             "(by default such links are skipped and listed)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="index the good records and list the bad ones, instead of "
                              "stopping at the first")
@@ -78,13 +81,26 @@ def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
     return "\n".join(lines)
 
 
+def _links_report(links: list, shown: int = 20) -> str:
+    lines = [f"skipped {len(links)} symbolic link(s) leaving their directory "
+             "(--follow-symlinks follows them):"]
+    lines += [f"  {link} -> {target}" for link, target in links[:shown]]
+    if len(links) > shown:
+        lines.append(f"  ... and {len(links) - shown} more")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Index the files, streaming them batch by batch; returns the exit code."""
     try:
-        files = find_files(args.paths)
+        scan = scan_paths(args.paths, follow_symlinks=getattr(args, "follow_symlinks", False))
+        files = scan.files
         chunker = Chunker(args.chunk_size, args.chunk_overlap)
     except (OSError, ValueError) as exc:
         raise AppError(str(exc)) from exc
+    if scan.skipped_links:
+        make_console(stderr=True).print(_links_report(scan.skipped_links), highlight=False,
+                                        soft_wrap=True)
     if not files:
         raise AppError(f"no corpus files found in {', '.join(args.paths)} "
                        f"(looked for {', '.join(SUFFIXES)} files)")
@@ -117,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - started
         if reader.skipped:
             status.print(_skipped_report(reader.skipped), highlight=False, soft_wrap=True)
-        if not counts.passages and not reader.skipped:
+        if not counts.passages and all(isinstance(p, BlankRecord) for p in reader.skipped):
             raise AppError(f"no text found in {', '.join(args.paths)}")
         speed = counts.records / max(seconds, 1e-9)
         status.print(f"{counts.records:,} records from {len(files)} file(s) in {seconds:,.0f} s "

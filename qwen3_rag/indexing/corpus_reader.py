@@ -13,7 +13,9 @@ Formats, chosen by suffix:
 * ``.parquet``: the same column names, read in row groups (needs pyarrow).
 * ``.txt`` and ``.md``: the whole file is one record without an id.
 
-Nothing is held but the record being read and the ids seen so far (to refuse duplicates).
+Nothing is held but the record being read and the ids seen so far (to refuse duplicates). A
+record longer than :data:`MAX_RECORD_BYTES` is refused (a bad record: ``--skip-bad`` goes on
+without it); a blank one is always set aside and counted, never indexed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from typing import Any
 
 __all__ = [
     "ID_FIELDS",
+    "MAX_RECORD_BYTES",
     "TEXT_FIELDS",
+    "BlankRecord",
     "CorpusError",
     "CorpusReader",
     "Record",
@@ -45,6 +49,9 @@ _NESTED_METADATA = "metadata"
 _SCALARS = (str, int, float, bool)
 #: Rows per Parquet read: bounded memory whatever the row group size.
 _PARQUET_ROWS = 1024
+#: Longest record: a whole .txt/.md file or one JSONL line. Its passages are stored a batch at
+#: a time whatever its size; this bounds the memory one record takes while it is cut.
+MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,16 @@ class CorpusError(ValueError):
             f"{self.path}:{line}" if unit == "line" else f"{self.path}, row {line}")
         about = f"field {field_name!r}: " if field_name else ""
         super().__init__(f"{where}: {about}{problem}")
+
+
+class BlankRecord(CorpusError):
+    """A record whose text is empty or white space only: nothing to index, but counted."""
+
+
+def _too_long(path: Path, line: int | None, size: int, unit: str = "line") -> CorpusError:
+    return CorpusError(path, line, f"the record has {size:,} bytes; records of at most "
+                       f"{MAX_RECORD_BYTES:,} bytes are indexed (cut it into several files or "
+                       f"records)", unit=unit)
 
 
 def _text_of(fields: dict[str, Any], path: Path, line: int, unit: str) -> str:
@@ -152,6 +169,9 @@ def _jsonl(path: Path) -> Iterator[Record | CorpusError]:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
+            if len(line) > MAX_RECORD_BYTES // 4 and len(line.encode()) > MAX_RECORD_BYTES:
+                yield _too_long(path, number, len(line.encode()))
+                continue
             try:
                 fields = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -205,6 +225,10 @@ def _parquet(path: Path) -> Iterator[Record | CorpusError]:
 
 
 def _whole_file(path: Path) -> Iterator[Record | CorpusError]:
+    size = path.stat().st_size
+    if size > MAX_RECORD_BYTES:  # refused before it is read
+        yield _too_long(path, None, size)
+        return
     yield Record(path.read_text(encoding="utf-8"), str(path.resolve()))
 
 
@@ -275,6 +299,12 @@ class CorpusReader:
                 for item in read_file(path):
                     if isinstance(item, CorpusError):
                         self._bad(item)
+                        continue
+                    if not item.text.strip():
+                        # Never indexed, never fatal: counted and listed with the skipped ones.
+                        self.skipped.append(BlankRecord(
+                            path, item.line, "empty or whitespace-only text: nothing to index",
+                            unit="row" if path.suffix.lower() == ".parquet" else "line"))
                         continue
                     duplicate = self._duplicate(item, position, path)
                     if duplicate is None:

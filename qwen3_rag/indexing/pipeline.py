@@ -81,21 +81,26 @@ class _Batcher:
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []
+        # One huge record gives tens of thousands of passages at once: looked up, embedded and
+        # stored a batch at a time, so no Chroma call takes more ids than SQLite has variables.
+        for start in range(0, len(batch), self.batch_size):
+            self._store(batch[start:start + self.batch_size])
+        if self.on_records is not None and self.pending_records:
+            self.on_records(self.pending_records)
+        self.pending_records = 0
+
+    def _store(self, batch: list[Passage]) -> None:
         stored = self.store.stored_hashes([p.id for p in batch]) if batch else {}
         # A text repeated in a file without ids gives one id twice; Chroma takes each id once.
         todo = list({p.id: p for p in reversed(batch) if not is_stored(
             p.id, p.content_hash, stored, content_addressed=p.content_addressed)}.values())[::-1]
-        for start in range(0, len(todo), self.batch_size):
-            part = todo[start:start + self.batch_size]
-            vectors = self.embed([p.text for p in part])
-            self.store.upsert([p.id for p in part], [p.text for p in part],
-                              [p.metadata for p in part], vectors)
+        if todo:
+            vectors = self.embed([p.text for p in todo])
+            self.store.upsert([p.id for p in todo], [p.text for p in todo],
+                              [p.metadata for p in todo], vectors)
         self.counts.passages += len(batch)
         self.counts.embedded += len(todo)
         self.counts.unchanged += len(batch) - len(todo)
-        if self.on_records is not None and self.pending_records:
-            self.on_records(self.pending_records)
-        self.pending_records = 0
 
 
 def index_records(records: Iterable[Record], store: VectorStore,
