@@ -129,3 +129,20 @@ def test_a_second_server_answers_at_once_when_the_first_fails(flaky):
 
 def _spec(base_url):
     return EngineSpec("reranker", INFO.name, backend="http", base_url=base_url, timeout=30)
+
+
+def test_a_server_that_stays_down_is_warned_about_once(caplog, monkeypatch):
+    # 159 warnings in 50 s for one dead server was noise: one per change of state.
+    monkeypatch.setattr(http_backend, "SKIP_SECONDS", (0.0, 0.0))
+    pool = http_backend._ServerPool(["http://127.0.0.1:9", "http://127.0.0.1:10"])
+    down, other = pool.servers
+    with caplog.at_level("DEBUG", logger="qwen3_core"):
+        for _ in range(50):
+            pool.failed(down, "ConnectError")
+        pool.succeeded(other)  # the other one was never down: nothing to say
+        pool.succeeded(down)
+        pool.succeeded(down)
+        pool.failed(down, "ConnectError")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3, warnings
+    assert "failed" in warnings[0] and "answers again" in warnings[1] and "failed" in warnings[2]
