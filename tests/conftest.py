@@ -111,7 +111,7 @@ _SLOW_MODULES = frozenset({
     "test_http_backend", "test_http_client", "test_notebooks", "test_plain_script",
     "test_ui_browser", "test_langchain_chain", "test_langchain_chroma",
     "test_llama_index_query_engine", "test_cli_index_search", "test_engine_reaper",
-    "test_index_resume", "test_index_ray",
+    "test_index_resume", "test_index_ray", "test_index_hardening",
     "test_eval_cli",
 })
 
