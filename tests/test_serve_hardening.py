@@ -69,6 +69,22 @@ def test_abandoned_requests_stop_working(limited):
     assert waited < idle + ONE_STEP_SECONDS, (idle, waited)
 
 
+def test_abandoned_embeddings_stop_working(servers):
+    url = servers["embedding"].url + "/v1/embeddings"
+
+    def embed(texts, timeout=120):
+        return httpx.post(url, json={"input": texts}, headers=AUTH, timeout=timeout)
+
+    idle = min(_timed(lambda: embed(["one short text"])) for _ in range(3))
+    big = [f"text {i} about rivers, harbours and the old town square. " * 3
+           for i in range(10_000)]
+    for patience in (1.5, 5.0):
+        with pytest.raises(httpx.TimeoutException):
+            embed(big, timeout=patience)
+    waited = _timed(lambda: embed(["one short text"]))
+    assert waited < idle + ONE_STEP_SECONDS, (idle, waited)
+
+
 def _timed(call) -> float:
     started = time.monotonic()
     reply = call()
@@ -192,6 +208,45 @@ def test_a_taken_port_is_one_line_and_a_failure(tiny_models):
     assert len(errors) == 1 and str(port) in errors[0], out.stderr
     assert "Traceback" not in out.stderr
     assert time.monotonic() - started < 60  # refused before vLLM loads anything
+
+
+def test_another_server_on_the_port_is_not_taken_for_ours(capsys):
+    # A server that was there first answers /health without this server's token.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from qwen3_rag.server.command import _announce_when_ready
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    class Alive:
+        polls = 0
+
+        def poll(self):
+            self.polls += 1
+            return None if self.polls < 4 else 1
+
+    stranger = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    Thread(target=stranger.serve_forever, daemon=True).start()
+    try:
+        _announce_when_ready(Alive(), f"http://127.0.0.1:{stranger.server_port}", "our-token")
+    finally:
+        stranger.shutdown()
+    assert "ready" not in capsys.readouterr().out
+
+
+def test_the_key_never_shows_in_the_parsed_arguments(tiny_models):
+    from qwen3_rag.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "reranker", "--model", "m", "--api-key", KEY])
+    assert KEY not in repr(args) and KEY not in str(args)
+    assert args.api_key.value == KEY
 
 
 def test_ready_is_said_for_our_own_server_only(servers):
