@@ -34,7 +34,6 @@ from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_core.models import ModelInfo
 from qwen3_rag.common.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
 from qwen3_rag.server import MIDDLEWARE
-from qwen3_rag.server.limits import DEFAULT_LIMITS, Limits
 from qwen3_rag.server.api_key import (
     KEY_VARIABLE,
     Secret,
@@ -43,6 +42,7 @@ from qwen3_rag.server.api_key import (
     take_vllm_key,
 )
 from qwen3_rag.server.instance import INSTANCE_HEADER, INSTANCE_VARIABLE
+from qwen3_rag.server.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -92,11 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits = parser.add_argument_group(
         "limits per request", "over a limit a request gets HTTP 413 (body) or 400 naming the "
         "limit and the value")
-    limits.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_LIMITS.max_body_bytes,
-                        metavar="BYTES",
+    limits.add_argument("--max-body-bytes", type=positive_int,
+                        default=DEFAULT_LIMITS.max_body_bytes, metavar="BYTES",
                         help=f"longest request body (default {DEFAULT_LIMITS.max_body_bytes})")
-    limits.add_argument("--max-documents", type=positive_int, default=DEFAULT_LIMITS.max_documents,
-                        metavar="N",
+    limits.add_argument("--max-documents", type=positive_int,
+                        default=DEFAULT_LIMITS.max_documents, metavar="N",
                         help="documents of a rerank, pairs of a score request or inputs of an "
                              f"embeddings request (default {DEFAULT_LIMITS.max_documents})")
     limits.add_argument("--max-document-tokens", type=positive_int,
@@ -248,9 +248,9 @@ def run(args: argparse.Namespace) -> int:
     args.vllm_args, vllm_key = take_vllm_key(list(args.vllm_args))
     if vllm_key and not args.api_key:
         args.api_key = Secret(vllm_key)
+    key = _api_key(args)  # checked before the restart: the key given twice is refused
     if not args.dry_run:
         reexec_without_key(args.api_key)  # returns only when no key is on our command line
-    key = _api_key(args)
     limits = Limits(args.max_body_bytes, args.max_documents, args.max_document_tokens)
     command, plain = build_command(args)
     port = args.port if args.port is not None else DEFAULT_PORTS[args.kind]

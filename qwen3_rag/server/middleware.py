@@ -20,6 +20,7 @@ from qwen3_rag.server.asgi import (
     ASGIApp,
     BodyTooLarge,
     ClientChannel,
+    Message,
     Receive,
     RequestError,
     Scope,
@@ -195,7 +196,7 @@ class Qwen3Routes:
     def _signed(self, send: Send) -> Send:
         """``send`` that puts this server's instance token on the answer (see ``instance``)."""
 
-        async def signed(message: dict[str, Any]) -> None:
+        async def signed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [*message.get("headers", []),
                            (INSTANCE_HEADER.encode(), self._instance)]

@@ -59,7 +59,7 @@ def valid_text(text: str, field: str) -> str:
     """``text`` if it is valid Unicode; JSON can carry lone surrogates no tokenizer takes.
 
     Raises:
-        RequestError: ``text`` holds a lone surrogate (e.g. ``"\\ud800"``).
+        RequestError: ``text`` holds a lone surrogate (U+D800 to U+DFFF without its pair).
     """
     if not text.isascii():
         try:
