@@ -18,13 +18,13 @@ from qwen3_rag.common.loading import (
 )
 from qwen3_rag.common.recall_options import add_recall_arguments, open_recall
 from qwen3_rag.common.render import make_console, results_table
+from qwen3_rag.retrieval.hybrid import search
 from qwen3_rag.retrieval.store import (
     collection_sizes,
     default_chroma_dir,
     recorded_embedding_model,
     recorded_reranker_model,
 )
-from qwen3_rag.retrieval.hybrid import search
 
 __all__ = ["add_arguments", "run"]
 

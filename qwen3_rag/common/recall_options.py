@@ -1,5 +1,7 @@
-"""The recall options of ``search`` and ``ui``: ``--mode``, ``--rrf-k``, ``--weights``, and
-opening the collection's lexical index for them, refusing one out of step with one message."""
+"""The recall options of ``search`` and ``ui``: ``--mode``, ``--rrf-k``, ``--weights``.
+
+Also opening the collection's lexical index for them, refusing one out of step in one line.
+"""
 
 from __future__ import annotations
 

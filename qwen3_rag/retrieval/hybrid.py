@@ -103,7 +103,8 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
     if mode != "dense" and lexical is None:
         raise ValueError(f"{mode} recall needs the collection's lexical index")
     notes: list[str] = []
-    dense = _dense(store, embedder, query, k, instruction) if mode != "bm25" else []
+    dense = _dense(store, embedder, query, k, instruction) \
+        if mode != "bm25" and store is not None else []
     lexical_hits: list[Any] = []
     if mode != "dense":
         try:

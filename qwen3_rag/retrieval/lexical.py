@@ -175,8 +175,7 @@ def finish_lexical(store: VectorStore, passages: Any) -> tuple[Any, int]:
         ValueError: The two still differ after reconciling (the collection changed under
             the run: another writer); index again.
     """
-    from qwen3_core.lexical import build_index, fingerprint
-    from qwen3_core.lexical import text_hash
+    from qwen3_core.lexical import build_index, fingerprint, text_hash
 
     collection = store.collection
     wanted = _collection_hashes(collection)
