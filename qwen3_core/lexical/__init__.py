@@ -10,6 +10,7 @@ PyStemmer, jieba), imported on first use.
 from __future__ import annotations
 
 from qwen3_core.lexical.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion
+from qwen3_core.lexical.hybrid import MODES, Candidate, HybridSearcher, default_lexical_dir, fuse
 from qwen3_core.lexical.index import (
     MARKER_KEY,
     EmptyLexicalQuery,
@@ -34,9 +35,12 @@ __all__ = [
     "DEFAULT_RRF_K",
     "DEFAULT_TOKENIZER",
     "MARKER_KEY",
+    "MODES",
     "BilingualTokenizer",
+    "Candidate",
     "EmptyLexicalQuery",
     "ForeignLexicalIndex",
+    "HybridSearcher",
     "LexicalHit",
     "LexicalIndex",
     "LexicalIndexError",
@@ -47,7 +51,9 @@ __all__ = [
     "StoredPassage",
     "build_index",
     "collection_fingerprint",
+    "default_lexical_dir",
     "fingerprint",
+    "fuse",
     "marker",
     "read_manifest",
     "reciprocal_rank_fusion",

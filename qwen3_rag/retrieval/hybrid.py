@@ -92,7 +92,7 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
         ValueError: An unknown mode (the message lists the valid ones), a missing part, or
             in ``bm25`` mode a query of only stop words.
     """
-    from qwen3_core.lexical import EmptyLexicalQuery, reciprocal_rank_fusion
+    from qwen3_core.lexical import Candidate, EmptyLexicalQuery, fuse
 
     if mode not in MODES:
         raise ValueError(f"unknown recall mode {mode!r}; valid: {', '.join(MODES)}")
@@ -113,22 +113,11 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
             if mode == "bm25":
                 raise
             notes.append(f"{exc}: hybrid recall used the dense list alone")
-    by_id: dict[str, dict[str, Any]] = {}
-    for rank, hit in enumerate(dense, 1):
-        by_id[hit.id] = {"hit": hit, "dense_rank": rank}
-    for rank, found in enumerate(lexical_hits, 1):
-        entry = by_id.setdefault(found.id, {"hit": Hit(found.id, found.text, math.nan,
-                                                       dict(found.metadata))})
-        entry.update(bm25_rank=rank, bm25=found.score)
-    fused = reciprocal_rank_fusion([[h.id for h in dense], [h.id for h in lexical_hits]],
-                                   k=rrf_k, weights=list(weights), limit=k)
-    hits = []
-    for pid, score in fused:
-        entry = by_id[pid]
-        hit = entry["hit"]
-        hits.append(FusedHit(hit.id, hit.text, hit.cosine, hit.metadata,
-                             dense_rank=entry.get("dense_rank"), bm25_rank=entry.get("bm25_rank"),
-                             bm25=entry.get("bm25"), fused=score))
+    candidates = fuse([Candidate(h.id, h.text, h.metadata, cosine=h.cosine) for h in dense],
+                      lexical_hits, k=k, rrf_k=rrf_k, weights=weights)
+    hits = [FusedHit(c.id, c.text, math.nan if c.cosine is None else c.cosine, c.metadata,
+                     dense_rank=c.dense_rank, bm25_rank=c.bm25_rank, bm25=c.bm25, fused=c.fused)
+            for c in candidates]
     return hits, notes
 
 
