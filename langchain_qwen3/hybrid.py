@@ -67,13 +67,18 @@ class Qwen3HybridRetriever(BaseRetriever):
     searcher: Any = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
-    def _open(self) -> Qwen3HybridRetriever:
+    def _needs_embeddings(self) -> Qwen3HybridRetriever:
         if self.mode != "bm25" and self.embeddings is None:
             raise ValueError(f"mode {self.mode!r} embeds the query: pass embeddings=")
+        return self
+
+    def __init__(self, **data: Any):
+        super().__init__(**data)
         if self.searcher is None:
+            # After validation, so a lexical index out of step raises its own error
+            # (StaleLexicalIndex, a ValueError) rather than a pydantic ValidationError.
             self.searcher = HybridSearcher(self.collection, self.lexical_dir, mode=self.mode,
                                            k=self.k, rrf_k=self.rrf_k, weights=self.weights)
-        return self
 
     @classmethod
     def from_persisted(cls, *, collection_name: str, chroma_dir: str | Path | None = None,

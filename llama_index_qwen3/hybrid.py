@@ -11,7 +11,8 @@ hybrid search needs no in-memory BM25 rebuilt at every start. Rerank with
     engine = RetrieverQueryEngine.from_args(recall, node_postprocessors=[Qwen3Rerank(top_n=5)])
 
 Each node's id is its Chroma id, its score the fused RRF score (the cosine in dense mode, the
-BM25 score in bm25 mode), and its metadata carries every recall score and rank.
+BM25 score in bm25 mode), and its metadata carries every recall score and rank (kept out of
+the text the reranker and the LLM see).
 """
 
 from __future__ import annotations
@@ -93,8 +94,12 @@ class Qwen3HybridRetriever(BaseRetriever):
         for candidate in found:
             score = candidate.cosine if mode == "dense" else \
                 candidate.bm25 if mode == "bm25" else candidate.fused
-            node = TextNode(id_=candidate.id, text=candidate.text,
-                            metadata={**candidate.metadata, **candidate.scores()})
+            metadata = {**candidate.metadata, **candidate.scores()}
+            # The reranker and the LLM see the passage as stored, as `qwen3-rag search` does:
+            # file names, hashes and scores are not text to judge.
+            node = TextNode(id_=candidate.id, text=candidate.text, metadata=metadata,
+                            excluded_embed_metadata_keys=list(metadata),
+                            excluded_llm_metadata_keys=list(metadata))
             nodes.append(NodeWithScore(node=node, score=score))
         return nodes
 
