@@ -41,11 +41,14 @@ def test_chinese_is_cut_into_words_by_jieba_or_into_bigrams():
 
 
 def test_mixed_text_full_width_letters_and_digits():
-    assert BilingualTokenizer()("ＧＰＵ显存 24GB") == ["gpu", "显存", "24gb"]
+    assert BilingualTokenizer("jieba")("ＧＰＵ显存 24GB") == ["gpu", "显存", "24gb"]
+    # The default adds each Chinese word's characters: a query cut otherwise still meets it.
+    assert BilingualTokenizer()("ＧＰＵ显存 24GB") == ["gpu", "显存", "显", "存", "24gb"]
+    assert BilingualTokenizer("char")("内胎") == ["内", "胎"]
 
 
 def test_an_unknown_chinese_mode_names_the_valid_ones():
-    with pytest.raises(ValueError, match="'words'.*valid: jieba, bigram"):
+    with pytest.raises(ValueError, match="'words'.*valid: jieba.char, jieba, bigram, char"):
         BilingualTokenizer("words")
 
 

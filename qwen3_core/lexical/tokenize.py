@@ -29,8 +29,9 @@ from functools import lru_cache
 
 __all__ = ["CHINESE_MODES", "DEFAULT_TOKENIZER", "BilingualTokenizer"]
 
-#: How Han text is cut: ``jieba`` (words) or ``bigram`` (overlapping character pairs).
-CHINESE_MODES = ("jieba", "bigram")
+#: How Han text is cut: ``jieba+char`` (jieba's words and each word's characters), ``jieba``
+#: (words), ``bigram`` (overlapping character pairs) or ``char`` (single characters).
+CHINESE_MODES = ("jieba+char", "jieba", "bigram", "char")
 
 # Han ideographs (CJK Unified, Extension A, Compatibility); other letters and digits form words.
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -80,7 +81,7 @@ class BilingualTokenizer:
     """Cuts Chinese and English text into BM25 tokens.
 
     Args:
-        chinese: ``"jieba"`` (words) or ``"bigram"`` (overlapping character pairs).
+        chinese: How Han text is cut, one of :data:`CHINESE_MODES`.
         stem: Stem English words (Snowball English, PyStemmer).
         stop_words: Drop the stop words of both languages.
 
@@ -88,7 +89,8 @@ class BilingualTokenizer:
         ValueError: An unknown ``chinese`` mode; the message lists the valid ones.
     """
 
-    def __init__(self, chinese: str = "jieba", *, stem: bool = True, stop_words: bool = True):
+    def __init__(self, chinese: str = "jieba+char", *, stem: bool = True,
+                 stop_words: bool = True):
         if chinese not in CHINESE_MODES:
             raise ValueError(f"unknown Chinese tokenisation {chinese!r}; valid: "
                              f"{', '.join(CHINESE_MODES)}")
@@ -130,11 +132,23 @@ class BilingualTokenizer:
         for match in _RUNS.finditer(text):
             han, other = match.groups()
             if han:
-                pieces = _jieba_cut()(han) if self.chinese == "jieba" else _bigrams(han)
-                words.extend((piece, False) for piece in pieces if piece.strip())
+                words.extend((piece, False) for piece in self._han(han) if piece.strip())
             else:
                 words.append((other, True))
         return words
+
+    def _han(self, run: str) -> list[str]:
+        if self.chinese == "bigram":
+            return _bigrams(run)
+        if self.chinese == "char":
+            return list(run)
+        pieces = _jieba_cut()(run)
+        if self.chinese == "jieba":
+            return pieces
+        # Words for precision, and their characters so that a query cut differently from the
+        # passage (扎破了 / 被扎破) still meets it.
+        return [token for piece in pieces
+                for token in ([piece, *piece] if len(piece) > 1 else [piece])]
 
     def __call__(self, text: str) -> list[str]:
         """The tokens of ``text``, in order (repeats kept: BM25 counts them)."""
