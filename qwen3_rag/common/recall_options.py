@@ -9,12 +9,13 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from qwen3_core.lexical.fusion import DEFAULT_RRF_K
 from qwen3_rag.common.loading import AppError
 from qwen3_rag.retrieval.hybrid import MODES
 from qwen3_rag.retrieval.lexical import add_lexical_argument, lexical_available, lexical_dir
 from qwen3_rag.retrieval.store import VectorStore
 
-__all__ = ["add_recall_arguments", "open_recall", "weights_pair"]
+__all__ = ["add_recall_arguments", "non_negative", "open_recall", "weights_pair"]
 
 
 def weights_pair(text: str) -> tuple[float, float]:
@@ -30,7 +31,8 @@ def weights_pair(text: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def _non_negative(text: str) -> float:
+def non_negative(text: str) -> float:
+    """An argparse type: a number of 0 or more."""
     try:
         value = float(text)
     except ValueError:
@@ -47,8 +49,9 @@ def add_recall_arguments(parser: argparse.ArgumentParser) -> None:
                        help="dense (embedding cosine), bm25 (lexical) or hybrid (both, fused "
                             "by reciprocal rank) (default: hybrid where the collection has a "
                             "lexical index, else dense)")
-    group.add_argument("--rrf-k", type=_non_negative, default=60.0, metavar="K",
-                       help="reciprocal-rank-fusion constant of hybrid recall (default 60)")
+    group.add_argument("--rrf-k", type=non_negative, default=float(DEFAULT_RRF_K), metavar="K",
+                       help=f"reciprocal-rank-fusion constant of hybrid recall (default "
+                            f"{DEFAULT_RRF_K})")
     group.add_argument("--weights", type=weights_pair, default=(1.0, 1.0), metavar="DENSE,BM25",
                        help="weights of the dense and the BM25 list in hybrid recall "
                             "(default 1,1)")

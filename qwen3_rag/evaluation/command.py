@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from qwen3_core.lexical.fusion import DEFAULT_RRF_K
 from qwen3_rag.common.loading import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_RERANKER_MODEL,
@@ -37,6 +38,7 @@ from qwen3_rag.common.loading import (
     server_url,
     valid_collection,
 )
+from qwen3_rag.common.recall_options import non_negative
 from qwen3_rag.evaluation.metrics import STAT_TESTS, Ranking
 from qwen3_rag.evaluation.test_set import TestSet, TestSetError, load_test_set
 
@@ -112,8 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stage-1 systems, comma-separated: dense (embedding), bm25 "
                              "(lexical, extra `hybrid`), hybrid (both, fused by reciprocal "
                              "rank); each is also reranked (default dense)")
-    parser.add_argument("--rrf-k", type=float, default=60.0, metavar="K",
-                        help="reciprocal-rank-fusion constant of hybrid recall (default 60)")
+    parser.add_argument("--rrf-k", type=non_negative, default=float(DEFAULT_RRF_K), metavar="K",
+                        help=f"reciprocal-rank-fusion constant of hybrid recall (default "
+                             f"{DEFAULT_RRF_K})")
     parser.add_argument("--instruction", default=None,
                         help="task instruction for both models, e.g. 'Given a scientific claim, "
                              "retrieve documents that support or refute it' (default: the "

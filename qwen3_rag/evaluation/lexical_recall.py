@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qwen3_core.lexical.fusion import DEFAULT_RRF_K
 from qwen3_rag.evaluation.metrics import Ranking
 from qwen3_rag.evaluation.test_set import TestSet
 
@@ -97,7 +98,7 @@ def bm25_recall(lexical, test_set: TestSet, k: int, name: str,
 
 def hybrid_recall(dense: tuple[Ranking, dict[str, list[str]]],
                   bm25: tuple[Ranking, dict[str, list[str]]], k: int, name: str, *,
-                  rrf_k: float = 60, weights: Sequence[float] = (1.0, 1.0),
+                  rrf_k: float = DEFAULT_RRF_K, weights: Sequence[float] = (1.0, 1.0),
                   ) -> tuple[Ranking, dict[str, list[str]]]:
     """Dense and BM25 rankings fused by reciprocal rank; the best ``k`` of each query.
 

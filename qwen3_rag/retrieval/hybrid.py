@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwen3_core.lexical.fusion import DEFAULT_RRF_K
 from qwen3_rag.retrieval.store import Hit, VectorStore
 from qwen3_rag.retrieval.two_stage import Reranked, TwoStageResult
 
@@ -67,7 +68,7 @@ def _dense(store: VectorStore, embedder: Any, query: str, k: int,
 
 
 def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
-           embedder: Any = None, lexical: Any = None, rrf_k: float = 60,
+           embedder: Any = None, lexical: Any = None, rrf_k: float = DEFAULT_RRF_K,
            weights: Sequence[float] = (1.0, 1.0),
            instruction: str | None = None) -> tuple[list[FusedHit], list[str]]:
     """Stage 1 in one of :data:`MODES`.
@@ -123,7 +124,7 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
 
 def search(mode: str, query: str, *, reranker: Any, k: int = 20, top_n: int | None = 3,
            store: VectorStore | None = None, embedder: Any = None, lexical: Any = None,
-           rrf_k: float = 60, weights: Sequence[float] = (1.0, 1.0),
+           rrf_k: float = DEFAULT_RRF_K, weights: Sequence[float] = (1.0, 1.0),
            instruction: str | None = None) -> HybridResult:
     """Recall ``k`` candidates in ``mode`` (see :func:`recall`), then rerank them.
 
