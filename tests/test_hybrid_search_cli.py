@@ -176,3 +176,15 @@ def test_with_a_chroma_server_the_index_lives_in_lexical_dir(corpus, tiny_models
         port = url.rsplit(":", 1)[1]
         assert (tmp_path / "cache" / "lexical" / f"127.0.0.1-{port}" / "served"
                 / "current.json").exists()
+
+
+def test_a_damaged_lexical_store_stops_index_in_one_line_and_loses_nothing(
+        indexed, corpus, tiny_models, tmp_path, capsys):
+    store = tmp_path / "chroma" / "lexical" / "hyb" / "passages.sqlite3"
+    for extra in store.parent.glob("passages.sqlite3-*"):
+        extra.unlink()  # the WAL files of the good database
+    store.write_bytes(b"not a database at all" * 100)
+    assert main(["index", str(corpus), *indexed, *_models(tiny_models, reranker=False)]) == 1
+    err = _said(capsys.readouterr().err)
+    assert err.count("\n") == 1 and "cannot be opened" in err and "--lexical-dir" in err
+    assert open_client(tmp_path / "chroma").get_collection("hyb").count() == len(PASSAGES)

@@ -8,6 +8,7 @@ last). See :mod:`qwen3_rag.retrieval.lexical` for why a killed run loses nothing
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import time
 from typing import Any
 
@@ -54,7 +55,12 @@ class LexicalStep:
             self.say(f"{missing}: search will be dense only.")
             return store
         directory = lexical_dir(self.args, store.name)
-        self.passages, note = begin_lexical(store, directory)
+        try:
+            self.passages, note = begin_lexical(store, directory)
+        except sqlite3.Error as exc:  # e.g. a file that is no SQLite database
+            raise ValueError(f"the lexical index in {directory} cannot be opened ({exc}); "
+                             f"give another --lexical-dir, or delete it and index again "
+                             f"(it is rebuilt from the collection)") from exc
         if note:
             self.say(note)
         self.store = store
@@ -67,6 +73,9 @@ class LexicalStep:
         started = time.monotonic()
         try:
             manifest, repaired = finish_lexical(self.store, self.passages)
+        except sqlite3.Error as exc:
+            raise ValueError(f"the lexical index in {self.passages_dir()} could not be "
+                             f"written ({exc}); index again") from exc
         finally:
             self.passages.close()
             self.passages = None
