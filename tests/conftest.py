@@ -113,6 +113,8 @@ _SLOW_MODULES = frozenset({
     "test_llama_index_query_engine", "test_cli_index_search", "test_engine_reaper",
     "test_index_resume", "test_index_ray", "test_index_hardening",
     "test_eval_cli",
+    "test_lexical_index_resume", "test_hybrid_search_cli", "test_hybrid_integrations",
+    "test_hybrid_ui", "test_eval_hybrid",
 })
 
 

@@ -78,8 +78,10 @@ def test_index_is_idempotent_and_search_matches_the_formulas(docs, store_args, t
     assert f"0 embedded, {len(chunks)} already stored" in err
 
     query = "Which river is the longest?"
+    # Dense recall, against the embedding formula (hybrid, the default where the collection
+    # has a lexical index, is tested in test_hybrid_search_cli.py).
     code, out, _ = _search(query, store_args, tiny_models, capsys, "--k", "50", "--top-n", "4",
-                           "--json")
+                           "--json", "--mode", "dense")
     assert code == 0
     result = json.loads(out)
     emb, rr = str(tiny_models.embedding), str(tiny_models.reranker)

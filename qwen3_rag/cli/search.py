@@ -1,4 +1,4 @@
-"""``qwen3-rag search QUERY``: embedding recall from a collection, then Qwen3 reranking."""
+"""``qwen3-rag search QUERY``: dense, BM25 or hybrid recall from a collection, then reranking."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from qwen3_rag.common.loading import (
     open_store,
     positive_int,
 )
+from qwen3_rag.common.recall_options import add_recall_arguments, open_recall
 from qwen3_rag.common.render import make_console, results_table
+from qwen3_rag.retrieval.hybrid import search
 from qwen3_rag.retrieval.store import (
     collection_sizes,
     default_chroma_dir,
     recorded_embedding_model,
     recorded_reranker_model,
 )
-from qwen3_rag.retrieval.two_stage import two_stage_search
 
 __all__ = ["add_arguments", "run"]
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instruction", default=None,
                         help="task instruction for both models (default: the model card's)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_recall_arguments(parser)
     add_model_arguments(parser)
     add_store_arguments(parser)
     parser.epilog = ("The models default to those recorded with the collection by `qwen3-rag "
@@ -81,9 +83,22 @@ def run(args: argparse.Namespace) -> int:
         if store.count() == 0:
             raise AppError(f"collection {store.name!r} is empty; add files with "
                            f"`qwen3-rag index PATH --collection {store.name}`")
-        with load_reranker(args, reranker_model) as reranker:
-            result = two_stage_search(store, embedder, reranker, args.query, k=args.k,
-                                      top_n=args.top_n, instruction=args.instruction)
+        status = make_console(stderr=True)
+        mode, lexical = open_recall(
+            args, store, lambda line: status.print(line, highlight=False, soft_wrap=True))
+        try:
+            with load_reranker(args, reranker_model) as reranker:
+                result = search(mode, args.query, reranker=reranker, k=args.k, top_n=args.top_n,
+                                store=store, embedder=embedder, lexical=lexical,
+                                rrf_k=args.rrf_k, weights=args.weights,
+                                instruction=args.instruction)
+        except ValueError as exc:  # a query BM25 cannot search (--mode bm25)
+            raise AppError(str(exc)) from exc
+        finally:
+            if lexical is not None:
+                lexical.close()
+        for note in result.notes:
+            status.print(note, highlight=False, soft_wrap=True)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:

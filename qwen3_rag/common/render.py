@@ -98,7 +98,8 @@ def results_table(result: TwoStageResult) -> Table:
     table.add_column("source", overflow="fold")
     table.add_column("snippet", ratio=1)
     for rank, item in enumerate(result.reranked, 1):
-        table.add_row(str(rank), f"{item.score:.4f}", f"{item.hit.cosine:.4f}",
+        cosine = item.hit.cosine  # NaN: found by BM25 alone
+        table.add_row(str(rank), f"{item.score:.4f}", "-" if cosine != cosine else f"{cosine:.4f}",
                       Text(source_of(item.hit.metadata)), Text(snippet(item.hit.text)))
     return table
 

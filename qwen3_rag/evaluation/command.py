@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from qwen3_core.lexical.fusion import DEFAULT_RRF_K
 from qwen3_rag.common.loading import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_RERANKER_MODEL,
@@ -37,6 +38,7 @@ from qwen3_rag.common.loading import (
     server_url,
     valid_collection,
 )
+from qwen3_rag.common.recall_options import non_negative
 from qwen3_rag.evaluation.metrics import STAT_TESTS, Ranking
 from qwen3_rag.evaluation.test_set import TestSet, TestSetError, load_test_set
 
@@ -63,6 +65,15 @@ def _output_dir(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} cannot be written ({existing} is not "
                                          "writable): give a directory you can write to")
     return path
+
+
+def _recall(text: str) -> tuple[str, ...]:
+    from qwen3_rag.evaluation.lexical_recall import parse_recall
+
+    try:
+        return parse_recall(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +110,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "defaults cannot be loaded)")
     parser.add_argument("--k", type=positive_int, default=100,
                         help="candidates recalled per query and reranked (default 100)")
+    parser.add_argument("--recall", type=_recall, default=("dense",), metavar="MODES",
+                        help="stage-1 systems, comma-separated: dense (embedding), bm25 "
+                             "(lexical, extra `hybrid`), hybrid (both, fused by reciprocal "
+                             "rank); each is also reranked (default dense)")
+    parser.add_argument("--rrf-k", type=non_negative, default=float(DEFAULT_RRF_K), metavar="K",
+                        help=f"reciprocal-rank-fusion constant of hybrid recall (default "
+                             f"{DEFAULT_RRF_K})")
     parser.add_argument("--instruction", default=None,
                         help="task instruction for both models, e.g. 'Given a scientific claim, "
                              "retrieve documents that support or refute it' (default: the "
@@ -286,10 +304,13 @@ def _evaluate(args: argparse.Namespace, test_set: TestSet, status: Console
     if args.collection and len(embeddings) > 1:
         raise AppError("--collection holds one embedding model's vectors: name one "
                        "--embedding-model with it")
-    first: dict[ModelSpec, tuple[Ranking, dict[str, list[str]]]] = {}
-    for spec in embeddings:
-        first[spec] = _stage_one(args, spec, test_set, _name(spec, labels), status)
-    second: dict[tuple[ModelSpec, ModelSpec], Ranking] = {}
+    modes = getattr(args, "recall", ("dense",))
+    dense: dict[Any, tuple[Ranking, dict[str, list[str]]]] = {}
+    if "dense" in modes or "hybrid" in modes:
+        for spec in embeddings:
+            dense[spec] = _stage_one(args, spec, test_set, _name(spec, labels), status)
+    first = _recall_systems(args, modes, test_set, dense, status)
+    second: dict[tuple[Any, ModelSpec], Ranking] = {}
     for reranker_spec in rerankers:
         started = time.perf_counter()
         with load_reranker(_model_args(args, "reranker", reranker_spec[1]),
@@ -297,16 +318,46 @@ def _evaluate(args: argparse.Namespace, test_set: TestSet, status: Console
             status.print(escape(f"{_name(reranker_spec, labels)}: loaded on "
                                 f"{reranker.backend} ({time.perf_counter() - started:.1f} s)"))
             for spec, (candidates, texts) in first.items():
-                name = f"{_name(spec, labels)} + {_name(reranker_spec, labels)}"
+                name = f"{candidates.name} + {_name(reranker_spec, labels)}"
                 second[spec, reranker_spec] = _query_bar(
                     status, f"rerank  {name}", len(test_set.queries),
                     partial(rerank, candidates, texts, reranker, test_set, name,
                             instruction=args.instruction))
     rankings = []
-    for spec in embeddings:  # each embedding model, then its reranked versions, together
+    for spec in first:  # each recall system, then its reranked versions, together
         rankings.append(first[spec][0])
         rankings.extend(second[spec, reranker_spec] for reranker_spec in rerankers)
     return rankings, random_weights
+
+
+def _recall_systems(args: argparse.Namespace, modes: Sequence[str], test_set: TestSet,
+                    dense: dict[Any, tuple[Ranking, dict[str, list[str]]]], status: Console
+                    ) -> dict[Any, tuple[Ranking, dict[str, list[str]]]]:
+    """The stage-1 systems ``--recall`` names, in report order: dense, bm25, hybrid."""
+    if modes == ("dense",):
+        return dense
+    from qwen3_rag.evaluation.lexical_recall import bm25_recall, hybrid_recall, lexical_index
+    from qwen3_rag.retrieval.lexical import lexical_available
+    from qwen3_rag.retrieval.store import cache_dir
+
+    missing = lexical_available()
+    if missing:
+        raise AppError(f"--recall {','.join(modes)} needs BM25, but {missing}")
+    first = dict(dense) if "dense" in modes else {}
+    with lexical_index(test_set, cache_dir() / "eval" / "lexical") as lexical:
+        bm25 = _query_bar(status, "recall  BM25", len(test_set.queries),
+                          partial(bm25_recall, lexical, test_set, args.k, "BM25"))
+    if bm25[0].details.get("empty_queries"):
+        status.print(escape(f"BM25: {bm25[0].details['empty_queries']} queries of only stop "
+                            f"words recalled nothing"))
+    if "bm25" in modes:
+        first["bm25"] = bm25
+    if "hybrid" in modes:
+        for spec, recalled in dense.items():
+            name = f"hybrid RRF ({recalled[0].name} + BM25)"
+            first["hybrid", spec] = hybrid_recall(recalled, bm25, args.k, name,
+                                                  rrf_k=args.rrf_k)
+    return first
 
 
 def _load(args: argparse.Namespace) -> TestSet:

@@ -22,6 +22,8 @@ from qwen3_rag.common.loading import (
 from qwen3_rag.common.render import make_console
 from qwen3_rag.indexing.corpus_reader import BlankRecord, CorpusError, CorpusReader
 from qwen3_rag.indexing.files import SUFFIXES, scan_paths
+from qwen3_rag.indexing.lexical_step import LexicalStep
+from qwen3_rag.indexing.lexical_step import add_arguments as add_lexical_arguments
 from qwen3_rag.indexing.passages import Chunker
 from qwen3_rag.indexing.pipeline import DEFAULT_BATCH_SIZE, index_records, vector_settings
 from qwen3_rag.indexing.progress import indexing_progress
@@ -71,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      f"{SMALL_CORPUS_BYTES // 1000:,} passages of 1,000 characters) are "
                      "embedded with transformers, which starts in seconds; larger corpora "
                      "with vLLM, whose minute-long start on a CPU their size pays for.")
+    add_lexical_arguments(parser)
 
 
 def _skipped_report(skipped: list[CorpusError], shown: int = 20) -> str:
@@ -117,19 +120,25 @@ def run(args: argparse.Namespace) -> int:
     with load_embedder(args) as embedder:
         store = open_store(args, args.collection, embedder, client=client)
         started = time.monotonic()
+        lexical = LexicalStep(
+            args, lambda line: status.print(line, highlight=False, soft_wrap=True))
         try:
             store.require_settings(vector_settings(embedder.model, embedder.max_length))
             store.record_reranker(reranker_model)
+            target = lexical.start(store)
             with indexing_progress(status) as progress:
                 total = reader.total()
                 task = progress.add_task("indexing", total=total)
-                counts = index_records(reader, store, embedder.embed_documents, chunker,
+                counts = index_records(reader, target, embedder.embed_documents, chunker,
                                        batch_size=args.batch_size,
                                        on_records=lambda n: progress.advance(task, n))
                 # Skipped records never reach the store, but they are done with too.
                 progress.update(task, completed=total)
+            lexical_line = lexical.finish()
         except (CorpusError, ValueError, OSError) as exc:
             raise AppError(str(exc)) from exc
+        finally:
+            lexical.close()
         seconds = time.monotonic() - started
         if reader.skipped:
             status.print(_skipped_report(reader.skipped), highlight=False, soft_wrap=True)
@@ -144,4 +153,6 @@ def run(args: argparse.Namespace) -> int:
                      f"({embedder.model} on {embedder.backend}; `search` reranks with "
                      f"{reranker_model}).",
                      highlight=False)
+        if lexical_line:
+            status.print(lexical_line, highlight=False, soft_wrap=True)
     return 0

@@ -212,6 +212,11 @@ class VectorStore:
                 f"{self.embedding_model!r}, but the embedding model gives {embedding_size}; "
                 f"use --embedding-model {self.embedding_model} or another --collection")
 
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection itself (its id and metadata identify it to a lexical index)."""
+        return self._collection
+
     def count(self) -> int:
         """Number of passages stored."""
         return self._collection.count()

@@ -21,9 +21,10 @@ from qwen3_rag.common.loading import (
     open_store,
     port_number,
 )
+from qwen3_rag.common.recall_options import add_recall_arguments
 from qwen3_rag.common.render import snippet, source_of
+from qwen3_rag.retrieval.hybrid import MODES, search
 from qwen3_rag.retrieval.store import DEFAULT_COLLECTION, VectorStore
-from qwen3_rag.retrieval.two_stage import two_stage_search
 
 __all__ = ["RANKED_HEADERS", "add_arguments", "build_app", "rank_passages", "run"]
 
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag ui``."""
     add_model_arguments(parser)
     add_store_arguments(parser)
+    add_recall_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for everyone)")
     parser.add_argument("--port", type=port_number, default=7860,
@@ -81,20 +83,28 @@ def _chart(rows: list[list[Any]]):
                          "passage": [snippet(row[3], 80) for row in rows]})
 
 
+def _cosine(hit) -> float | None:
+    return None if hit.cosine != hit.cosine else round(hit.cosine, 4)  # NaN: BM25 alone
+
+
 def _search_rows(result) -> tuple[list[list[Any]], list[list[Any]], str]:
-    stage1 = [[rank, round(hit.cosine, 4), source_of(hit.metadata), hit.text]
+    stage1 = [[rank, _cosine(hit), source_of(hit.metadata), hit.text]
               for rank, hit in enumerate(result.candidates, 1)]
-    stage2 = [[rank, round(item.score, 4), item.recall_rank, round(item.hit.cosine, 4),
+    stage2 = [[rank, round(item.score, 4), item.recall_rank, _cosine(item.hit),
                source_of(item.hit.metadata), item.hit.text]
               for rank, item in enumerate(result.reranked, 1)]
-    timing = (f"Stage 1 (embedding recall): **{result.recall_seconds * 1000:.0f} ms** · "
+    mode = getattr(result, "mode", "dense")
+    timing = (f"Stage 1 ({mode} recall): **{result.recall_seconds * 1000:.0f} ms** · "
               f"Stage 2 (reranking): **{result.rerank_seconds * 1000:.0f} ms**")
+    for note in getattr(result, "notes", ()):
+        timing += f"\n\n{note}"
     return stage1, stage2, timing
 
 
 def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
               open_collection: Callable[[str], VectorStore] | None = None,
-              default_collection: str = DEFAULT_COLLECTION):
+              default_collection: str = DEFAULT_COLLECTION,
+              open_lexical: Callable[[VectorStore, str | None], tuple[str, Any]] | None = None):
     """The Gradio page.
 
     Args:
@@ -103,6 +113,8 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
             how to enable search.
         open_collection: Returns the store of a collection name.
         default_collection: Pre-filled collection name.
+        open_lexical: Returns the recall mode and lexical index of a store for a chosen mode
+            (None: hybrid where the collection has a lexical index); without it, dense only.
 
     Returns:
         A ``gradio.Blocks``; call ``.launch()`` on it.
@@ -116,15 +128,22 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
             raise gr.Error(str(exc)) from exc
         return rows, _chart(rows)
 
-    def on_search(query: str, collection: str, k: float, top_n: float):
+    def on_search(query: str, collection: str, k: float, top_n: float, mode: str = "auto"):
         if embedder is None or open_collection is None:
             raise gr.Error("Search is off: start the page without --no-search.")
+        lexical = None
         try:
             store = open_collection(collection.strip())
-            result = two_stage_search(store, embedder, reranker, query, k=int(k),
-                                      top_n=int(top_n))
+            chosen = None if mode == "auto" else mode
+            if open_lexical is not None:
+                chosen, lexical = open_lexical(store, chosen)
+            result = search(chosen or "dense", query, reranker=reranker, k=int(k),
+                            top_n=int(top_n), store=store, embedder=embedder, lexical=lexical)
         except (AppError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
+        finally:
+            if lexical is not None:
+                lexical.close()
         return _search_rows(result)
 
     with gr.Blocks(title="qwen3-rag") as app:
@@ -159,16 +178,19 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
                 k = gr.Number(label="k (stage 1)", value=20, precision=0, minimum=1, elem_id="k")
                 top_n = gr.Number(label="top n (stage 2)", value=5, precision=0, minimum=1,
                                   elem_id="top-n")
+                recall_mode = gr.Radio(["auto", *MODES], value="auto", label="recall",
+                                       info="auto: hybrid where a lexical index exists",
+                                       elem_id="recall-mode")
             search_button = gr.Button("Search", variant="primary", elem_id="search")
             timing = gr.Markdown()
             with gr.Row():
-                stage1 = gr.Dataframe(headers=_STAGE1_HEADERS, label="Stage 1: cosine recall",
+                stage1 = gr.Dataframe(headers=_STAGE1_HEADERS, label="Stage 1: recall",
                                       interactive=False, wrap=True, elem_id="stage1",
                                       column_widths=["8%", "14%", "18%", "60%"])
                 stage2 = gr.Dataframe(headers=_STAGE2_HEADERS, label="Stage 2: reranked",
                                       interactive=False, wrap=True, elem_id="stage2",
                                       column_widths=["7%", "13%", "10%", "12%", "16%", "42%"])
-            search_inputs = [search_query, collection, k, top_n]
+            search_inputs = [search_query, collection, k, top_n, recall_mode]
             search_button.click(on_search, search_inputs, [stage1, stage2, timing])
             search_query.submit(on_search, search_inputs, [stage1, stage2, timing])
     return app
@@ -210,8 +232,14 @@ def run(args: argparse.Namespace) -> int:
             assert embedder is not None  # build_app searches only with an embedder
             return open_store(args, name, embedder, create=False)
 
+        def lexical(found: VectorStore, mode: str | None) -> tuple[str, Any]:
+            from qwen3_rag.common.recall_options import open_recall
+
+            chosen = argparse.Namespace(**{**vars(args), "mode": mode or args.mode})
+            return open_recall(chosen, found, lambda line: None)  # the page shows the mode
+
         try:
-            app = build_app(reranker, embedder, store)
+            app = build_app(reranker, embedder, store, open_lexical=lexical)
             app.launch(server_name=args.host, server_port=args.port)
         finally:
             if embedder is not None:
