@@ -39,6 +39,7 @@ _starters: dict[str, Callable[..., Any] | str] = {
     "vllm": "qwen3_core.engines.vllm_backend:start_engine",
     "transformers": "qwen3_core.engines.transformers_backend:start_engine",
     "http": "qwen3_core.engines.http_backend:start_engine",
+    "transformers-then-vllm": "qwen3_core.engines.warm_start:start_engine",
 }
 
 

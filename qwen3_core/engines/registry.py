@@ -31,6 +31,7 @@ from qwen3_core.engines.protocols import (
     RerankingEngine,
     TokenIds,
 )
+from qwen3_core.engines.warm_start import prefer_warm_start
 from qwen3_core.hardware import has_nvidia_gpu
 from qwen3_core.models import ModelInfo
 from qwen3_core.tokenization import EmbeddingPromptTokenizer, RerankPromptTokenizer
@@ -259,6 +260,7 @@ def _start(key: EngineSpec, info: ModelInfo) -> tuple[Engine, Any]:
 def _open(spec: EngineSpec, info: ModelInfo,
           shared_class: type[S]) -> S:
     chosen, why = choose_backend(spec.backend, spec.base_url, spec.device)
+    chosen = prefer_warm_start(chosen, spec)  # on a CPU: transformers until vLLM has started
     on_gpu = has_nvidia_gpu() and (spec.device is None or spec.device.startswith("cuda"))
     dtype = resolve_dtype(spec.dtype, on_gpu)
     # Under auto, a backend that fails to start hands over to the next of auto's order.
