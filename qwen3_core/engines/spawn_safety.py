@@ -7,13 +7,15 @@ opens the model a second time and fails ("...before the current process has fini
 bootstrapping phase"), or does all its work twice.
 
 The engine process needs nothing from the user's script: its target and arguments are vLLM's
-own objects. While it starts, ``__main__`` is made to look like an interactive session's (no
-``__file__``, no ``__spec__``), for which multiprocessing imports nothing; it is restored at once.
+own objects. While it starts, ``__main__`` has no ``__file__`` and the spec of
+:mod:`qwen3_core.engines.engine_child`, which multiprocessing imports in its place (it quiets
+vLLM there); the user's ``__main__`` is restored at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
@@ -56,7 +58,7 @@ def _hide_main() -> None:
     _saved.update({name: getattr(main, name, _MISSING) for name in ("__file__", "__spec__")})
     if _saved["__file__"] is not _MISSING:
         del main.__file__
-    main.__spec__ = None
+    main.__spec__ = importlib.util.find_spec("qwen3_core.engines.engine_child")
 
 
 def _restore_main() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.hardware import has_nvidia_gpu
+from qwen3_core.logs import quiet_transformers_loading
 from qwen3_core.models import ModelInfo
 from qwen3_core.tokenization import RerankPromptTokenizer
 
@@ -81,7 +82,8 @@ class TransformersEngine:
         if kind == "reranker":
             if no_yes_ids is None:
                 raise ValueError("the reranker engine needs the ids of the 'no' and 'yes' tokens")
-            full = AutoModelForCausalLM.from_pretrained(info.path, **load_kwargs)
+            with quiet_transformers_loading():
+                full = AutoModelForCausalLM.from_pretrained(info.path, **load_kwargs)
             # Keep only the two rows of the output layer the score uses, in float32.
             head = full.get_output_embeddings().weight[list(no_yes_ids)].detach().float()
             self._head = head.to(self.device)
@@ -90,7 +92,8 @@ class TransformersEngine:
             self._backbone: Any = full.base_model
             del full
         else:
-            self._backbone = AutoModel.from_pretrained(info.path, **load_kwargs)
+            with quiet_transformers_loading():
+                self._backbone = AutoModel.from_pretrained(info.path, **load_kwargs)
         self._backbone.to(self.device).eval()
         self._budget = _TOKEN_BUDGET["cuda" if on_gpu else "cpu"]
         logger.info("loaded %s with transformers on %s (%s)", info.name, self.device, self.dtype)

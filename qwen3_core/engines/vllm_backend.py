@@ -15,6 +15,7 @@ from qwen3_core.engines.engine_reaper import EngineReaper, child_processes
 from qwen3_core.engines.sizing import GpuShare, claim_gpu_share, cpu_kv_cache_bytes, plan_gpu_share
 from qwen3_core.engines.spawn_safety import main_script_kept_out_of_children
 from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu, usable_cpu_count
+from qwen3_core.logs import quiet_vllm_here, vllm_level, vllm_start_environment
 from qwen3_core.models import ModelInfo
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def engine_environment() -> Iterator[None]:
     # in-process engine tears down vLLM's process-wide parallel state and breaks every other
     # engine open in the process. Scripts without a main guard are kept out of the engine
     # process by spawn_safety instead.
-    wanted = vllm_cpu_environment()
+    wanted = {**vllm_cpu_environment(), **vllm_start_environment()}
     saved = {key: os.environ.get(key) for key in wanted}
     os.environ.update(wanted)
     try:
@@ -139,6 +140,7 @@ class VllmEngine:
 
     def __init__(self, spec: EngineSpec, info: ModelInfo):
         kind, max_length = spec.kind, spec.max_length
+        quiet_vllm_here(vllm_level())  # before vLLM's import logs anything
         try:
             import vllm
         except ImportError as exc:
@@ -151,6 +153,8 @@ class VllmEngine:
                                               gpu_total_memory_bytes())
             args["gpu_memory_utilization"] = self._gpu_share.fraction
             args["kv_cache_memory_bytes"] = self._gpu_share.kv_cache_bytes
+        # vLLM's own progress bar ignores TQDM_DISABLE; shown only at INFO and below.
+        args["use_tqdm_on_load"] = vllm_level() in ("DEBUG", "INFO")
         args.update(spec.engine_kwargs)
         self.kind = kind
         self.dtype = args["dtype"]
