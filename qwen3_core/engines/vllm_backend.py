@@ -14,6 +14,7 @@ from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.engines.engine_reaper import EngineReaper, child_processes
 from qwen3_core.engines.sizing import GpuShare, claim_gpu_share, cpu_kv_cache_bytes, plan_gpu_share
 from qwen3_core.engines.spawn_safety import main_script_kept_out_of_children
+from qwen3_core.engines.start_environment import environment_for_start
 from qwen3_core.hardware import gpu_total_memory_bytes, has_nvidia_gpu, usable_cpu_count
 from qwen3_core.logs import quiet_vllm_here, vllm_level, vllm_start_environment
 from qwen3_core.models import ModelInfo
@@ -114,23 +115,14 @@ def engine_environment() -> Iterator[None]:
     """The environment vLLM reads while an engine starts, set for that time only.
 
     vLLM reads these variables while it builds the engine (and any process it starts inherits
-    them then); afterwards the user's environment is as it was.
+    them then); afterwards the user's environment is as it was, without what vLLM wrote into it.
     """
     # Not VLLM_ENABLE_V1_MULTIPROCESSING=0 (engine core in this process): closing one
     # in-process engine tears down vLLM's process-wide parallel state and breaks every other
     # engine open in the process. Scripts without a main guard are kept out of the engine
     # process by spawn_safety instead.
-    wanted = {**vllm_cpu_environment(), **vllm_start_environment()}
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
+    with environment_for_start({**vllm_cpu_environment(), **vllm_start_environment()}):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class VllmEngine:
@@ -142,7 +134,8 @@ class VllmEngine:
         kind, max_length = spec.kind, spec.max_length
         quiet_vllm_here(vllm_level())  # before vLLM's import logs anything
         try:
-            import vllm
+            with engine_environment():  # what vLLM's import writes into it is undone too
+                import vllm
         except ImportError as exc:
             raise ImportError(_MISSING_VLLM) from exc
         args = vllm_engine_args(kind, info, spec.dtype, max_length)
