@@ -87,10 +87,10 @@ def test_auto_picks_vllm_here():
 
 @pytest.mark.vllm
 def test_defaults_work_on_this_machine(tiny_models):
-    """No arguments but the model: vLLM, dtype auto (bf16 here), memory sized automatically,
-    an embedder and a reranker side by side."""
+    """No arguments but the model: transformers until vLLM has started (a CPU), dtype auto (bf16
+    here), memory sized automatically, an embedder and a reranker side by side."""
     with Qwen3Embedder(tiny_models.embedding) as emb, Qwen3Reranker(tiny_models.reranker) as rr:
-        assert emb.backend == rr.backend == "vllm"
+        assert emb.backend == rr.backend == "transformers-then-vllm"
         scores = rr.score("Which river is the longest?", DOCS)
         expected = reference.rerank_scores(tiny_models.reranker, "Which river is the longest?", DOCS)
         assert np.allclose(scores, expected, atol=0.05)

@@ -66,7 +66,7 @@ def test_main_is_restored_when_the_last_of_several_threads_leaves():
         thread.start()
     inside.wait()
     # Spawned processes import the engine's own first module instead of the script.
-    assert not hasattr(main, "__file__")
+    assert getattr(main, "__file__", None) == before[0]  # the script may still read it
     assert main.__spec__.name == "qwen3_core.engines.engine_child"
     leave.set()
     for thread in threads:

@@ -7,9 +7,9 @@ opens the model a second time and fails ("...before the current process has fini
 bootstrapping phase"), or does all its work twice.
 
 The engine process needs nothing from the user's script: its target and arguments are vLLM's
-own objects. While it starts, ``__main__`` has no ``__file__`` and the spec of
+own objects. While it starts, ``__main__`` has the spec of
 :mod:`qwen3_core.engines.engine_child`, which multiprocessing imports in its place (it quiets
-vLLM there); the user's ``__main__`` is restored at once.
+vLLM there); the user's ``__spec__`` is restored at once.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def _hide_main() -> None:
     main = sys.modules.get("__main__")
     if main is None:
         return
-    _saved.update({name: getattr(main, name, _MISSING) for name in ("__file__", "__spec__")})
-    if _saved["__file__"] is not _MISSING:
-        del main.__file__
+    # multiprocessing imports ``__spec__.name`` when there is one and never looks at
+    # ``__file__``, which stays: the script may read it while an engine starts in the background.
+    _saved["__spec__"] = getattr(main, "__spec__", _MISSING)
     main.__spec__ = importlib.util.find_spec("qwen3_core.engines.engine_child")
 
 
