@@ -250,7 +250,12 @@ class WarmStartEngine:
     def _start_in_background(self, idle_start_seconds: float) -> None:
         self._start_wanted.wait(idle_start_seconds)
         try:
-            with _background_start_lock:
+            # Another engine's start may hold the lock for a minute; close() must not wait.
+            while not _background_start_lock.acquire(timeout=0.2):
+                with self._state:
+                    if self._closed:
+                        return
+            try:
                 problem = self._final_memory_problem()
                 with self._state:
                     if self._closed:
@@ -275,6 +280,8 @@ class WarmStartEngine:
                     with self._state:
                         self._starting = False
                 self._hand_over(final)
+            finally:
+                _background_start_lock.release()
         finally:
             self._settled.set()
 
