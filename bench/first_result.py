@@ -198,8 +198,11 @@ def _write(args: argparse.Namespace, rows) -> None:
     names = {"demo": "`qwen3-rag demo` (index reused)", "script": "script: construct + rerank 20"}
     if any(row[0] == "long" for row in rows):
         table[2] = table[2].replace("--label", f"--parts long --long-docs {args.long_docs} --label")
-    table += [f"| {names[row[0]]} | {row[1]} | {row[2]:.1f} |" for row in rows
-              if row[0] != "long"]
+    short_rows = [row for row in rows if row[0] != "long"]
+    if short_rows:
+        table += [f"| {names[row[0]]} | {row[1]} | {row[2]:.1f} |" for row in short_rows]
+    else:
+        table = table[:-2]
     long_rows = [row for row in rows if row[0] == "long"]
     if long_rows:
         table += ["", f"Then, in the same process, a long job: {args.long_docs} documents "
