@@ -73,6 +73,18 @@ for first in range(0, total, 64):
     rr.rerank(f"Query {{first}}: how does ice carve a valley?",
               [passage(i) for i in range(first, min(first + 64, total))])
 print(f"DOCS_PER_S {{total / (time.perf_counter() - started):.2f}}", flush=True)
+inner = getattr(getattr(engine, "_lane", None), "engine", None)
+if inner is not None:  # the same calls through the hand-over engine and straight to vLLM,
+    shared = rr._engine()  # interleaved, so the machine's load falls on both alike
+    seconds = {{"through": 0.0, "direct": 0.0}}
+    for rep in range(6):
+        for via in (("through", "direct") if rep % 2 else ("direct", "through")):
+            ids = shared.prompts.pairs(rr.instruction, f"{{via}} {{rep}}: ice and valleys?",
+                                       [passage(10000 + rep * 64 + i) for i in range(64)])
+            started = time.perf_counter()
+            (shared if via == "through" else inner).score_groups([ids])
+            seconds[via] += time.perf_counter() - started
+    print(f"OVERHEAD {{seconds['through'] / seconds['direct']:.3f}}", flush=True)
 """
 
 
@@ -97,6 +109,9 @@ def _long_job(models, env: dict[str, str], engine_kwargs: str | None, backend: s
                       f"(now {line.split()[2]})", flush=True)
             elif line.startswith("DOCS_PER_S"):
                 speed = float(line.split()[1])
+            elif line.startswith("OVERHEAD"):
+                print(f"  time through the hand-over engine / straight to vLLM, same calls "
+                      f"interleaved: {line.split()[1]}", flush=True)
         user.wait()
     if user.returncode != 0 or first is None or speed is None or hand_over is None:
         sys.exit(f"the long job failed (exit {user.returncode})")
