@@ -86,7 +86,8 @@ def test_hand_over_under_concurrent_calls_answers_every_prompt_once():
                     for prompt, score in zip(group, scores):
                         answers[prompt] = float(score)
                 if thread == 0 and call == 10:
-                    go.set()
+                    go.set()  # the others keep calling while the hand-over happens
+                    assert engine.wait_for_hand_over(30)
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
 
