@@ -45,7 +45,8 @@ class EngineReaper:
     """Ends the given processes if this process dies before :meth:`stand_down` is called."""
 
     def __init__(self, processes: Iterable[tuple[int, float]]):
-        targets = [f"{pid}:{started!r}" for pid, started in processes]
+        self._processes = list(processes)
+        targets = [f"{pid}:{started!r}" for pid, started in self._processes]
         self._watcher: subprocess.Popen[bytes] | None = None
         if not targets:
             return
@@ -55,6 +56,28 @@ class EngineReaper:
             [sys.executable, "-I", os.path.abspath(__file__), *targets],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
+
+    def wait_for_exit(self, timeout: float = _GRACE_SECONDS + _KILL_AFTER_SECONDS) -> None:
+        """Wait until the processes have ended (SIGKILL after ``timeout``), reaping our own.
+
+        vLLM's ``shutdown()`` may return while its engine process still runs; closing an
+        engine ends only once its processes are gone, so none is left behind, not even as a
+        zombie.
+        """
+        import psutil
+
+        processes = []
+        for pid, started in self._processes:
+            try:
+                process = psutil.Process(pid)
+                if process.create_time() == started:
+                    processes.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(processes, timeout=timeout)
+        for process in alive:
+            _send(process, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
 
     def stand_down(self) -> None:
         """The engine was closed normally: the watcher exits without touching anything."""

@@ -187,6 +187,7 @@ class VllmEngine:
             if core is not None and hasattr(core, "shutdown"):
                 core.shutdown()
         if self._reaper is not None:
+            self._reaper.wait_for_exit()
             self._reaper.stand_down()
             self._reaper = None
         self._release_share()

@@ -132,10 +132,27 @@ class _Lane:
 
     engine: Any
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    retired: bool = False
 
-    def call(self, work: Callable[[Any], T]) -> T:
+    def call(self, work: Callable[[Any], T]) -> T | _Retired:
+        """``work(engine)``, or :data:`_RETIRED` if the engine was handed over meanwhile."""
         with self.lock:
+            if self.retired:
+                return _RETIRED
             return work(self.engine)
+
+    def retire(self) -> None:
+        """Close the engine after the calls in flight; later calls get :data:`_RETIRED`."""
+        with self.lock:
+            self.retired = True
+            self.engine.close()
+
+
+class _Retired:
+    """The answer of a lane whose engine was closed: ask the current lane instead."""
+
+
+_RETIRED = _Retired()
 
 
 class WarmStartEngine:
@@ -190,7 +207,10 @@ class WarmStartEngine:
             on_first = lane is self._first_lane
             stop = min(done + _PIECE_PROMPTS, len(ids)) if on_first else len(ids)
             piece = ids[done:stop]
-            pieces.append(lane.call(lambda engine: engine.embed(piece)))
+            vectors = lane.call(lambda engine: engine.embed(piece))
+            if isinstance(vectors, _Retired):
+                continue  # handed over between choosing the lane and calling it
+            pieces.append(vectors)
             done = stop
             if on_first:
                 self._start_wanted.set()
@@ -213,6 +233,8 @@ class WarmStartEngine:
             piece = _regroup(groups, slots[done:stop])
             answers = lane.call(
                 lambda engine: engine.score_groups([prompts for _, _, prompts in piece]))
+            if isinstance(answers, _Retired):
+                continue  # handed over between choosing the lane and calling it
             for (g, positions, _), values in zip(piece, answers):
                 scores[g][positions] = values
             done = stop
@@ -236,8 +258,7 @@ class WarmStartEngine:
         if starting:
             self._end_start_under_way()
         self._starter.join(_CLOSE_WAIT_SECONDS)
-        with lane.lock:  # after the calls in flight
-            lane.engine.close()
+        lane.retire()
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -296,8 +317,7 @@ class WarmStartEngine:
             return
         logger.info("handed over from %s to %s", getattr(old.engine, "backend", "?"),
                     getattr(final, "backend", "?"))
-        with old.lock:  # the calls in flight on the old engine finish first
-            old.engine.close()
+        old.retire()  # the calls in flight on the old engine finish first
 
     def _end_start_under_way(self) -> None:
         """End the processes the background start created, until the start gives up."""
@@ -309,8 +329,10 @@ class WarmStartEngine:
         while self._starter.is_alive() and time.monotonic() < deadline:
             for pid, _ in child_processes() - self._processes_before:
                 try:
-                    psutil.Process(pid).send_signal(signal.SIGKILL)
-                except psutil.NoSuchProcess:
+                    process = psutil.Process(pid)
+                    process.send_signal(signal.SIGKILL)
+                    process.wait(5)  # reaps it where it is our child: no zombie either
+                except (psutil.NoSuchProcess, psutil.TimeoutExpired, ChildProcessError):
                     pass
             self._starter.join(0.2)
 
