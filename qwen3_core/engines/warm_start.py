@@ -359,17 +359,16 @@ def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> WarmStar
 
     first_spec = dataclasses.replace(spec, backend="transformers", engine_kwargs={})
     final_spec = dataclasses.replace(spec, backend="vllm")
-    first = engine_starter("transformers")(first_spec, info, prompts)  # type: ignore[arg-type]
+    first = engine_starter("transformers")(first_spec, info, prompts)
     dtype = resolve_dtype(spec.dtype, has_nvidia_gpu())
     return WarmStartEngine(
         spec.kind, first,
-        lambda: engine_starter("vllm")(final_spec, info, prompts),  # type: ignore[arg-type]
+        lambda: engine_starter("vllm")(final_spec, info, prompts),
         final_memory_problem=lambda: memory_problem(info, dtype, spec.max_length))
 
 
 if TYPE_CHECKING:  # mypy checks this backend against the engine interfaces
-    from qwen3_core.engines.backends import EngineStarter
-    from qwen3_core.engines.protocols import EmbeddingEngine, RerankingEngine
+    from qwen3_core.engines.protocols import EmbeddingEngine, EngineStarter, RerankingEngine
 
     _embedding_engine: type[EmbeddingEngine] = WarmStartEngine
     _reranking_engine: type[RerankingEngine] = WarmStartEngine
