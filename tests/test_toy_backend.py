@@ -30,7 +30,7 @@ def test_the_command_line_accepts_the_new_backend(capsys):
     assert parser.parse_args(["search", "a query", "--backend", "toy"]).backend == "toy"
     with pytest.raises(SystemExit):
         parser.parse_args(["search", "a query", "--backend", "nope"])
-    assert "'auto', 'vllm', 'transformers', 'http', 'toy'" in capsys.readouterr().err
+    assert "'auto', 'vllm', 'transformers', 'http', 'transformers-then-vllm', 'toy'" in capsys.readouterr().err
 
 
 def test_embeddings_come_from_the_new_backend(tiny_models):
