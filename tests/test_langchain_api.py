@@ -12,6 +12,7 @@ import langchain_qwen3
 def test_public_names_are_pinned():
     assert langchain_qwen3.__all__ == [
         "Qwen3Embeddings",
+        "Qwen3HybridRetriever",
         "Qwen3Rerank",
         "RerankHit",
         "RerankingRetriever",

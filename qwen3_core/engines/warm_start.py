@@ -66,7 +66,7 @@ _PIECE_PROMPTS = 64
 # the cores and the GIL), or this long after the first engine is ready if no work comes.
 _IDLE_START_SECONDS = 10.0
 # Closing during vLLM's start ends its processes; how long to wait for the start to give up.
-_CLOSE_WAIT_SECONDS = 60.0
+_CLOSE_WAIT_SECONDS: float = 60  # not the HTTP timeout: a different wait
 
 # One vLLM start at a time in this process: on a CPU two starts only share the cores, and the
 # processes that appear during a start are then that start's alone (close() ends them).
