@@ -52,3 +52,26 @@ def test_vllm_and_transformers_agree(tiny_models, vllm_embedder, vllm_reranker, 
     assert names["vllm"]["passed"], names["vllm"]["detail"]
     assert names["agreement (transformers vs vllm)"]["passed"]
     assert code == 0
+
+
+def test_a_line_per_step_and_nothing_from_the_libraries(tiny_models):
+    """A real ``qwen3-rag doctor`` process: stderr holds our progress lines and nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-m", "qwen3_rag.cli", "doctor", "--backends", "vllm,transformers",
+         "--tiny-models", str(tiny_models.embedding.parent)],
+        capture_output=True, text=True, timeout=900, check=False,
+        env={key: value for key, value in os.environ.items()
+             if key not in ("QWEN3_RAG_LOG_LEVEL", "VLLM_LOGGING_LEVEL")})
+    assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-3000:]
+    lines = child.stderr.splitlines()
+    steps = ("loading the embedding model", "loading the reranker", "embedding", "reranking",
+             "closing the engines", "passed in")
+    for backend in ("vllm", "transformers"):
+        ours = [line for line in lines if line.startswith(f"checking backend {backend}")]
+        assert [any(step in line for line in ours) for step in steps] == [True] * len(steps)
+    assert [line for line in lines if not line.startswith("checking backend ")] == []
+    assert "All checks passed." in child.stdout

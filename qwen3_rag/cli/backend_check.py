@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
 from qwen3_core.testing.tiny_models import TinyModels
+from qwen3_rag.common.quiet import held_back_output
 
 __all__ = ["AGREEMENT_TOLERANCE", "CheckResult", "agreement", "check_backend"]
 
@@ -59,28 +62,44 @@ def _problems(queries: np.ndarray, documents: np.ndarray, scores: list[float],
     return problems
 
 
-def check_backend(backend: str, tiny: TinyModels) -> CheckResult:
+def check_backend(backend: str, tiny: TinyModels, *,
+                  on_step: Callable[[str], None] | None = None) -> CheckResult:
     """Load both tiny models on ``backend``, embed and rerank, and sanity-check the outputs.
+
+    Args:
+        backend: The backend to check.
+        tiny: The tiny models.
+        on_step: Told what the check starts next (loading a model, embedding, reranking), so
+            a minute-long vLLM start is never a silent screen.
 
     Never raises: a failure becomes a failed :class:`CheckResult` naming the error.
     """
+    step = on_step or (lambda _: None)
     timings: dict[str, float] = {}
     kwargs = _VLLM_KWARGS if backend == "vllm" else None
+    settings: dict[str, Any] = {"backend": backend, "dtype": "float32", "engine_kwargs": kwargs}
     try:
-        start = time.perf_counter()
-        with Qwen3Embedder(tiny.embedding, backend=backend, dtype="float32",
-                           engine_kwargs=kwargs) as embedder, \
-                Qwen3Reranker(tiny.reranker, backend=backend, dtype="float32",
-                              engine_kwargs=kwargs) as reranker:
+        with contextlib.ExitStack() as models:
+            start = time.perf_counter()
+            step("loading the embedding model")
+            # What native code writes while an engine starts is held back (shown on failure).
+            with held_back_output():
+                embedder = models.enter_context(Qwen3Embedder(tiny.embedding, **settings))
+            step("loading the reranker")
+            with held_back_output():
+                reranker = models.enter_context(Qwen3Reranker(tiny.reranker, **settings))
             timings["load"] = time.perf_counter() - start
+            step("embedding")
             start = time.perf_counter()
             queries = embedder.embed_queries([_QUERY])
             documents = embedder.embed_documents(list(_DOCUMENTS))
             timings["embed"] = time.perf_counter() - start
+            step("reranking")
             start = time.perf_counter()
             scores = reranker.score(_QUERY, list(_DOCUMENTS))
             ranked = [r.index for r in reranker.rerank(_QUERY, list(_DOCUMENTS))]
             timings["rerank"] = time.perf_counter() - start
+            step("closing the engines")
     except Exception as exc:  # the report must go on to the other backends
         return CheckResult(backend, False, f"{type(exc).__name__}: {exc}", timings)
     problems = _problems(queries, documents, scores, ranked)

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,23 @@ def _print_checks(console: Console, checks: list[CheckResult]) -> None:
     console.print(table)
 
 
+def _check_with_progress(backend: str, tiny: Any) -> CheckResult:
+    """One backend's check, a line per step on stderr (a live timer on a terminal)."""
+    status = make_console(stderr=True)
+    started = time.monotonic()
+
+    def step(what: str) -> None:
+        status.print(f"checking backend {backend} [{time.monotonic() - started:.0f} s]: {what}",
+                     highlight=False)
+
+    with status.status(f"checking backend {backend}"):
+        result = check_backend(backend, tiny, on_step=step)
+    verdict = "passed" if result.passed else "FAILED"
+    status.print(f"checking backend {backend}: {verdict} in {time.monotonic() - started:.0f} s",
+                 highlight=False)
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the report, run the checks; exit code 0 only when every check passes."""
     from qwen3_core.testing.tiny_models import build_tiny_models
@@ -193,9 +211,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="qwen3-rag-doctor-") as scratch:
         tiny = build_tiny_models(args.tiny_models or scratch)
         for backend in _backends_to_check(args, report["vllm"]["importable"]):
-            if not args.json:
-                console.print(f"checking backend {backend} …")
-            checks.append(check_backend(backend, tiny))
+            checks.append(_check_with_progress(backend, tiny))
     if sum(1 for c in checks if c.outputs is not None) >= 2:
         checks.append(agreement(checks))
     passed = all(check.passed for check in checks)
