@@ -1,4 +1,4 @@
-"""Issue 26 on the server routes: ``long_documents``/``overlap`` in a request, ``span`` in the answer.
+"""Issue 26 on the server routes: ``long_documents``/``overlap`` asked, ``span`` answered.
 
 The middleware runs for real (``Qwen3Routes``, ASGI); only vLLM underneath is replaced by an
 app that answers ``/classify`` as vLLM's does, each prompt's probability computed with the model
@@ -14,15 +14,15 @@ import json
 
 import pytest
 import reference
-from test_long_documents import DOCUMENTS, QUERY, TOLERANCE, _best
+from test_long_documents import DOCUMENTS, MAX_LENGTH, QUERY, TOLERANCE, _best, _windows
 
 from qwen3_core.tokenization import RerankPromptTokenizer
 from qwen3_rag.server.asgi import read_body, send_json
 from qwen3_rag.server.auth import KeyCheck
 from qwen3_rag.server.middleware import Qwen3Routes, _ServedModel
 
-#: The served model's context in these tests; requests may ask for less.
-SERVED_LENGTH = 192
+#: The served model's context in these tests; requests may ask for less (``MAX_LENGTH``).
+SERVED_LENGTH = 256
 
 
 class FakeVllm:
@@ -31,13 +31,18 @@ class FakeVllm:
     def __init__(self, path: str):
         self.path = path
         self.calls: list[int] = []
+        self._known: dict[tuple[int, ...], float] = {}
+
+    def _score(self, ids: tuple[int, ...]) -> float:
+        if ids not in self._known:  # the tests ask for the same windows again
+            self._known[ids] = reference.rerank_score_ids(self.path, ids)
+        return self._known[ids]
 
     async def __call__(self, scope, receive, send):
         assert scope["path"] == "/classify"
         prompts = json.loads(await read_body(receive))["input"]
         self.calls.append(len(prompts))
-        data = [{"index": i, "probs": [reference.rerank_score_ids(self.path, ids)]}
-                for i, ids in enumerate(prompts)]
+        data = [{"index": i, "probs": [self._score(tuple(ids))]} for i, ids in enumerate(prompts)]
         await send_json(send, 200, {"model": "tiny", "data": data})
 
 
@@ -71,8 +76,7 @@ def _post(routes, path: str, body: dict) -> tuple[int, dict]:
 def test_rerank_best_window_gives_the_model_cards_best_and_its_span(served, tiny_models, route):
     routes, vllm = served
     path = str(tiny_models.reranker)
-    expected = [reference.rerank_windows(path, QUERY, d, max_length=SERVED_LENGTH, overlap=5)
-                for d in DOCUMENTS]
+    expected = [_windows(path, d, None, SERVED_LENGTH, 5) for d in DOCUMENTS]
     vllm.calls.clear()
     status, answer = _post(routes, route, {"query": QUERY, "documents": DOCUMENTS,
                                            "long_documents": "best_window", "overlap": 5})
@@ -91,11 +95,13 @@ def test_rerank_best_window_gives_the_model_cards_best_and_its_span(served, tiny
 def test_the_request_limit_sets_the_window_and_top_n_applies(served, tiny_models):
     routes, _ = served
     path = str(tiny_models.reranker)
-    expected = [reference.rerank_windows(path, QUERY, d, max_length=150) for d in DOCUMENTS]
-    best_first = sorted(range(len(DOCUMENTS)), key=lambda i: -_best(expected[i])[0])
-    status, answer = _post(routes, "/rerank", {"query": QUERY, "documents": DOCUMENTS,
+    documents = DOCUMENTS[:4]
+    expected = [_windows(path, d, None, MAX_LENGTH, None) for d in documents]
+    best_first = sorted(range(len(documents)), key=lambda i: -_best(expected[i])[0])
+    status, answer = _post(routes, "/rerank", {"query": QUERY, "documents": documents,
                                                "long_documents": "best_window",
-                                               "truncate_prompt_tokens": 150, "top_n": 2})
+                                               "truncate_prompt_tokens": MAX_LENGTH,
+                                               "top_n": 2})
     assert status == 200, answer
     assert [r["index"] for r in answer["results"]] == best_first[:2]
     for result in answer["results"]:
@@ -109,8 +115,7 @@ def test_score_route_best_window(served, tiny_models):
                                                  "long_documents": "best_window"})
     assert status == 200, answer
     for item, document in zip(answer["data"], DOCUMENTS[:2]):
-        score, spans = _best(reference.rerank_windows(path, QUERY, document,
-                                                      max_length=SERVED_LENGTH))
+        score, spans = _best(_windows(path, document, None, SERVED_LENGTH, None))
         assert abs(item["score"] - score) <= TOLERANCE
         assert tuple(item["span"]) in spans
 
