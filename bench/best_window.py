@@ -3,12 +3,13 @@
 One query and ``--documents`` documents of about ``--doc-tokens`` tokens each, reranked with
 ``max_length=--max-length`` under ``long_documents="truncate"`` and ``"best_window"`` (default
 overlap, a quarter of the window, and ``--overlap`` when given), on one engine. Each mode runs
-once to warm up, then ``--repeats`` times; the median time is reported with the prompts and
-tokens the engine received, so the cost can be read against the work: best-window computes
+once to warm up, then the modes take turns ``--repeats`` times (the machine may be shared: a
+change in its load falls on every mode alike); the median time is reported with the prompts
+and tokens the engine received, so the cost can be read against the work: best-window computes
 about ``windows x max_length`` tokens per document where truncation computes ``max_length``.
 
 The model is Qwen3-0.6B's shape (random weights) with ``--layers`` layers, two by default, so a
-CPU run takes a minute: the time of a layer scales, and the ratio between the modes is what the
+CPU run takes minutes: the time of a layer scales, and the ratio between the modes is what the
 report is for. ``--tiny`` uses the test suite's tiny model instead (seconds; a smoke run).
 
     python -m bench.best_window                          # transformers, 2 layers, CPU
@@ -53,9 +54,13 @@ def _documents(count: int, tokens: int, tokenizer: Any) -> list[str]:
     return documents
 
 
-def measure(reranker: Any, documents: Sequence[str], mode: str, overlap: int | None,
-            repeats: int) -> dict[str, Any]:
-    """Median seconds of one rerank call, and the prompts and tokens the engine received."""
+def measure(reranker: Any, documents: Sequence[str], modes: Sequence[tuple[str, int | None]],
+            repeats: int) -> list[dict[str, Any]]:
+    """Median seconds of one rerank call per mode, and the prompts and tokens the engine got.
+
+    The modes take turns in every round, so a change in the machine's load (it is shared)
+    falls on all of them alike rather than on whichever ran last.
+    """
     engine = reranker._engine()
     sent: list[int] = []
     original = engine.score_groups
@@ -64,31 +69,38 @@ def measure(reranker: Any, documents: Sequence[str], mode: str, overlap: int | N
         sent.extend(len(prompt) for group in groups for prompt in group)
         return original(groups)
 
+    rows = []
     engine.score_groups = counting
     try:
-        reranker.rerank(QUERY, documents, long_documents=mode, overlap=overlap)  # warm-up
-        prompts, tokens = len(sent), sum(sent)
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
+        for mode, overlap in modes:  # warm-up, counting what the engine receives
+            sent.clear()
             reranker.rerank(QUERY, documents, long_documents=mode, overlap=overlap)
-            times.append(time.perf_counter() - started)
+            rows.append({"mode": mode, "overlap": overlap, "prompts": len(sent),
+                         "tokens": sum(sent), "times": []})
+        for _ in range(repeats):
+            for row in rows:
+                started = time.perf_counter()
+                reranker.rerank(QUERY, documents, long_documents=row["mode"],
+                                overlap=row["overlap"])
+                row["times"].append(time.perf_counter() - started)
     finally:
         del engine.score_groups  # the instance attribute; the method shows again
-    return {"mode": mode, "overlap": overlap, "seconds": statistics.median(times),
-            "prompts": prompts, "tokens": tokens}
+    for row in rows:
+        row["seconds"] = statistics.median(row["times"])
+    return rows
 
 
 def _table(rows: list[dict[str, Any]], documents: int) -> str:
     base = rows[0]["seconds"]
-    lines = ["| mode | overlap | prompts | tokens computed | seconds per query | vs truncate |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| mode | overlap | prompts | tokens computed | seconds per query (median; range) "
+             "| vs truncate |", "|---|---|---:|---:|---:|---:|"]
     for row in rows:
         overlap = "-" if row["mode"] == "truncate" else (
             "1/4 window" if row["overlap"] is None else str(row["overlap"]))
         per_document = row["prompts"] / documents
+        spread = f"{min(row['times']):.2f}-{max(row['times']):.2f}"
         lines.append(f"| {row['mode']} | {overlap} | {row['prompts']} ({per_document:.1f} per "
-                     f"document) | {row['tokens']:,} | {row['seconds']:.3f} | "
+                     f"document) | {row['tokens']:,} | {row['seconds']:.2f} ({spread}) | "
                      f"{row['seconds'] / base:.2f}x |")
     return "\n".join(lines)
 
@@ -107,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=None,
                         help="also measure best_window with this overlap")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models-dir", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -129,10 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     documents = _documents(args.documents, args.doc_tokens, plain)
     with Qwen3Reranker(models.reranker, backend=args.backend, dtype=args.dtype,
                        max_length=args.max_length, engine_kwargs=args.engine_kwargs) as rr:
-        rows = [measure(rr, documents, "truncate", None, args.repeats),
-                measure(rr, documents, "best_window", None, args.repeats)]
+        modes: list[tuple[str, int | None]] = [("truncate", None), ("best_window", None)]
         if args.overlap is not None:
-            rows.append(measure(rr, documents, "best_window", args.overlap, args.repeats))
+            modes.append(("best_window", args.overlap))
+        rows = measure(rr, documents, modes, args.repeats)
         backend = rr.backend
     machine = describe_machine()
     print(f"{model_name}; backend {backend}, {args.dtype}; {args.documents} documents of "
