@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, TypedDict, cast
+from typing import Any, ClassVar, Literal, cast
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
+from typing_extensions import NotRequired, TypedDict
 
 from langchain_qwen3._settings import EngineSettings
 from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
 from qwen3_core.spec import Kind
 from qwen3_core.validation import check_query
+from qwen3_core.windows import LongDocuments, Span, check_long_documents, check_overlap
 
 __all__ = ["Qwen3Rerank", "RerankHit"]
 
@@ -21,15 +23,23 @@ logger = logging.getLogger("langchain_qwen3")
 
 #: Metadata key holding the reranker's P(yes) on each returned document.
 SCORE_KEY = "relevance_score"
+#: Metadata key holding, under ``long_documents="best_window"``, the ``(start, end)`` character
+#: offsets of the window that scored: ``page_content[start:end]``.
+SPAN_KEY = "relevance_span"
 #: Metadata key set instead when ``on_error="passthrough"`` returned documents unranked.
 ERROR_KEY = "rerank_error"
 
 
 class RerankHit(TypedDict):
-    """One ranked candidate: its position in the input and the model's P(yes)."""
+    """One ranked candidate: its position in the input and the model's P(yes).
+
+    ``relevance_span`` is there under ``long_documents="best_window"`` only: the ``(start, end)``
+    characters of the best window.
+    """
 
     index: int
     relevance_score: float
+    relevance_span: NotRequired[Span]
 
 
 class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
@@ -57,10 +67,28 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
     """Drop documents scoring below this P(yes); keep all when None."""
     on_error: Literal["raise", "passthrough"] = "raise"
     """On a model or server failure, raise, or return the first ``top_n`` documents unranked."""
+    long_documents: LongDocuments = Field(default="truncate", frozen=True)
+    """``"truncate"`` (a long document's end is cut) or ``"best_window"`` (it scores as its best
+    window, whose span goes in ``metadata["relevance_span"]``). Calls may override it."""
+    overlap: int | None = Field(default=None, frozen=True)
+    """Tokens shared by neighbouring windows under ``"best_window"``; None for a quarter of the
+    window. Calls may override it."""
+
+    @field_validator("long_documents", mode="before")
+    @classmethod
+    def _check_long_documents(cls, value: Any) -> Any:
+        return check_long_documents(value)  # the core's message, on every layer
+
+    @field_validator("overlap", mode="before")
+    @classmethod
+    def _check_overlap(cls, value: Any) -> Any:
+        return check_overlap(value)
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._core = Qwen3Reranker.from_spec(self._new_spec())
+        self._core = Qwen3Reranker.from_spec(self._new_spec(),
+                                             long_documents=self.long_documents,
+                                             overlap=self.overlap)
 
     @property
     def reranker(self) -> Qwen3Reranker:
@@ -78,6 +106,8 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         top_n: int | None = None,
         score_threshold: float | None = None,
         instruction: str | None = None,
+        long_documents: LongDocuments | None = None,
+        overlap: int | None = None,
     ) -> list[RerankHit]:
         """Rank documents by relevance to ``query``, best first (ties keep input order).
 
@@ -89,11 +119,15 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
             top_n: Overrides the reranker's ``top_n`` for this call.
             score_threshold: Overrides the reranker's ``score_threshold`` for this call.
             instruction: Overrides the reranker's ``instruction`` for this call.
+            long_documents: Overrides the reranker's ``long_documents`` for this call.
+            overlap: Overrides the reranker's ``overlap`` for this call.
 
         Returns:
-            ``{"index": position in documents, "relevance_score": P(yes)}`` per kept document.
+            ``{"index": position in documents, "relevance_score": P(yes)}`` per kept document,
+            with ``"relevance_span"`` under ``"best_window"``.
         """
-        texts, options = self._arguments(documents, top_n, score_threshold, instruction)
+        texts, options = self._arguments(documents, top_n, score_threshold, instruction,
+                                         long_documents, overlap)
         return _hits(self.reranker.rerank(query, texts, **options))
 
     async def arerank(
@@ -104,9 +138,12 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         top_n: int | None = None,
         score_threshold: float | None = None,
         instruction: str | None = None,
+        long_documents: LongDocuments | None = None,
+        overlap: int | None = None,
     ) -> list[RerankHit]:
         """Async :meth:`rerank`, on the engine's own async path."""
-        texts, options = self._arguments(documents, top_n, score_threshold, instruction)
+        texts, options = self._arguments(documents, top_n, score_threshold, instruction,
+                                         long_documents, overlap)
         return _hits(await self.reranker.arerank(query, texts, **options))
 
     def compress_documents(
@@ -116,6 +153,8 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         callbacks: Callbacks | None = None,
         *,
         instruction: str | None = None,
+        long_documents: LongDocuments | None = None,
+        overlap: int | None = None,
     ) -> Sequence[Document]:
         """Return copies of the best ``top_n`` documents, best first, scored in metadata.
 
@@ -124,14 +163,18 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
             query: The query they were retrieved for.
             callbacks: Unused; part of LangChain's interface.
             instruction: Overrides the reranker's ``instruction`` for this call.
+            long_documents: Overrides the reranker's ``long_documents`` for this call.
+            overlap: Overrides the reranker's ``overlap`` for this call.
 
         Returns:
-            Copies with ``metadata["relevance_score"]``; ``[]`` for no documents.
+            Copies with ``metadata["relevance_score"]`` (and, under ``"best_window"``,
+            ``metadata["relevance_span"]``); ``[]`` for no documents.
         """
         if not _worth_ranking(documents, query):
             return []
         try:
-            hits = self.rerank(documents, query, instruction=instruction)
+            hits = self.rerank(documents, query, instruction=instruction,
+                               long_documents=long_documents, overlap=overlap)
         except Exception as exc:
             return self._on_failure(documents, exc)
         return _scored_copies(documents, hits)
@@ -143,12 +186,15 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         callbacks: Callbacks | None = None,
         *,
         instruction: str | None = None,
+        long_documents: LongDocuments | None = None,
+        overlap: int | None = None,
     ) -> Sequence[Document]:
         """Async :meth:`compress_documents`, on the engine's own async path."""
         if not _worth_ranking(documents, query):
             return []
         try:
-            hits = await self.arerank(documents, query, instruction=instruction)
+            hits = await self.arerank(documents, query, instruction=instruction,
+                                      long_documents=long_documents, overlap=overlap)
         except Exception as exc:
             return self._on_failure(documents, exc)
         return _scored_copies(documents, hits)
@@ -159,12 +205,20 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         top_n: int | None,
         score_threshold: float | None,
         instruction: str | None,
+        long_documents: LongDocuments | None,
+        overlap: int | None,
     ) -> tuple[list[str], dict[str, Any]]:
-        """The texts and keyword arguments of one core rerank call (per-call values first)."""
+        """The texts and keyword arguments of one core rerank call (per-call values first).
+
+        The core holds this wrapper's ``instruction``, ``long_documents`` and ``overlap``; a
+        None here leaves them to it.
+        """
         return _texts(documents), {
             "top_n": self.top_n if top_n is None else top_n,
             "score_threshold": self.score_threshold if score_threshold is None else score_threshold,
             "instruction": instruction,
+            "long_documents": long_documents,
+            "overlap": overlap,
         }
 
     def _on_failure(self, documents: Sequence[Document], error: Exception) -> list[Document]:
@@ -183,7 +237,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         )
         kept = documents[: self.top_n] if self.top_n is not None else documents
         reason = f"{type(error).__name__}: {error}"
-        return [_copy_with(doc, ERROR_KEY, reason) for doc in kept]
+        return [_copy_with(doc, **{ERROR_KEY: reason}) for doc in kept]
 
 
 def _worth_ranking(documents: Sequence[Document], query: str) -> bool:
@@ -201,15 +255,27 @@ def _texts(documents: Sequence[str | Document]) -> list[str]:
 
 
 def _hits(results: list[RerankResult]) -> list[RerankHit]:
-    return [RerankHit(index=r.index, relevance_score=r.score) for r in results]
+    hits = []
+    for r in results:
+        hit = RerankHit(index=r.index, relevance_score=r.score)
+        if r.span is not None:
+            hit["relevance_span"] = r.span
+        hits.append(hit)
+    return hits
 
 
 def _scored_copies(documents: Sequence[Document], hits: list[RerankHit]) -> list[Document]:
-    return [_copy_with(documents[h["index"]], SCORE_KEY, h["relevance_score"]) for h in hits]
+    copies = []
+    for hit in hits:
+        metadata: dict[str, object] = {SCORE_KEY: hit["relevance_score"]}
+        if "relevance_span" in hit:
+            metadata[SPAN_KEY] = hit["relevance_span"]
+        copies.append(_copy_with(documents[hit["index"]], **metadata))
+    return copies
 
 
-def _copy_with(document: Document, key: str, value: object) -> Document:
-    """A deep copy of ``document`` with ``metadata[key] = value``; the original stays as it was."""
+def _copy_with(document: Document, **metadata: object) -> Document:
+    """A deep copy of ``document`` with these metadata keys set; the original stays as it was."""
     copied = document.model_copy(deep=True)
-    copied.metadata[key] = value
+    copied.metadata.update(metadata)
     return copied

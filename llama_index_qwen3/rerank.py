@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.callbacks.base import EventContext
 from llama_index.core.instrumentation import get_dispatcher
@@ -17,12 +17,17 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from llama_index_qwen3._engine_fields import EngineFields
 from qwen3_core import DEFAULT_RERANKER_MODEL, EngineSpec, Qwen3Reranker, RerankResult
 from qwen3_core.spec import Kind
+from qwen3_core.windows import LongDocuments, check_long_documents, check_overlap
 
-__all__ = ["ERROR_KEY", "Qwen3Rerank"]
+__all__ = ["ERROR_KEY", "SPAN_KEY", "Qwen3Rerank"]
 
 #: Metadata key set instead of a new score when ``on_error="passthrough"`` returned nodes as
 #: they were retrieved (the same key as the LangChain reranker's).
 ERROR_KEY = "rerank_error"
+#: Node metadata key holding, under ``long_documents="best_window"``, the ``(start, end)``
+#: character offsets of the best window in the text the reranker read (the node's content with
+#: its embed-visible metadata). Kept out of what the LLM and the embedder see.
+SPAN_KEY = "relevance_span"
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,14 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
     ``model``. Unknown arguments raise ``TypeError`` naming the valid ones; every engine setting
     is checked before anything is downloaded. The engine settings are frozen; the ranking ones
     (``top_n``, ``score_threshold``...) are read on every call.
+
+    With ``long_documents="best_window"`` a node longer than ``max_length`` leaves room for
+    scores as its best window, and the returned node (a copy) carries
+    ``metadata["relevance_span"] = (start, end)``: character offsets into the text the reranker
+    read, ``node.get_content(metadata_mode=MetadataMode.EMBED)`` (the node's text when it has no
+    embed-visible metadata). ``long_documents`` and ``overlap`` are frozen: LlamaIndex's
+    ``postprocess_nodes`` carries only the query, so there is no per-call override; the core
+    :class:`~qwen3_core.Qwen3Reranker` (``.reranker``) takes one.
     """
 
     _kind: ClassVar[Kind] = "reranker"
@@ -66,11 +79,36 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         "retrieval order marked with metadata['rerank_error'].",
     )
 
+    long_documents: LongDocuments = Field(
+        default="truncate",
+        description="truncate (a long node's end is cut) or best_window (it scores as its best "
+        "window, whose span goes in metadata['relevance_span']).",
+        frozen=True,
+    )
+    overlap: int | None = Field(
+        default=None,
+        description="Tokens shared by neighbouring windows under best_window; None for a "
+        "quarter of the window.",
+        frozen=True,
+    )
+
     _reranker: Qwen3Reranker = PrivateAttr()
+
+    @field_validator("long_documents", mode="before")
+    @classmethod
+    def _check_long_documents(cls, value: Any) -> Any:
+        return check_long_documents(value)  # the core's message, on every layer
+
+    @field_validator("overlap", mode="before")
+    @classmethod
+    def _check_overlap(cls, value: Any) -> Any:
+        return check_overlap(value)
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._reranker = Qwen3Reranker.from_spec(self._new_spec())
+        self._reranker = Qwen3Reranker.from_spec(self._new_spec(),
+                                                 long_documents=self.long_documents,
+                                                 overlap=self.overlap)
 
     @classmethod
     def class_name(cls) -> str:
@@ -201,7 +239,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         """New NodeWithScores in the reranker's order, leaving the caller's objects unchanged."""
         return [
-            NodeWithScore(node=self._returned_node(nodes[result.index]), score=result.score)
+            NodeWithScore(node=self._returned_node(nodes[result.index], result), score=result.score)
             for result in results
         ]
 
@@ -220,12 +258,23 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
             for item in kept
         ]
 
-    def _returned_node(self, original: NodeWithScore) -> BaseNode:
-        if not self.keep_retrieval_score:
+    def _returned_node(self, original: NodeWithScore, result: RerankResult) -> BaseNode:
+        added: dict[str, Any] = {}
+        if self.keep_retrieval_score:
+            added["retrieval_score"] = original.score
+        if result.span is not None:
+            added[SPAN_KEY] = result.span
+        if not added:
             return original.node
-        # A copy with its own metadata dict, so the caller's node does not gain the key.
-        metadata = {**original.node.metadata, "retrieval_score": original.score}
-        return original.node.model_copy(update={"metadata": metadata})
+        # A copy with its own metadata dict, so the caller's node does not gain the keys.
+        node = original.node
+        update: dict[str, Any] = {"metadata": {**node.metadata, **added}}
+        if SPAN_KEY in added:
+            # Offsets are bookkeeping, not content: the LLM and the embedder never read them.
+            update["excluded_llm_metadata_keys"] = [*node.excluded_llm_metadata_keys, SPAN_KEY]
+            update["excluded_embed_metadata_keys"] = [*node.excluded_embed_metadata_keys,
+                                                      SPAN_KEY]
+        return node.model_copy(update=update)
 
 
 def _query_text(query_bundle: QueryBundle | None) -> str:

@@ -19,6 +19,7 @@ from qwen3_core.formats import (
     embedding_query_text,
     rerank_body_text,
 )
+from qwen3_core.windows import Span, WindowedPrompts, default_overlap, window_starts
 
 __all__ = ["EmbeddingPromptTokenizer", "RerankPromptTokenizer", "load_tokenizers"]
 
@@ -121,6 +122,72 @@ class RerankPromptTokenizer:
         keep = _limit(max_length, self.max_length, fixed + 1) - fixed
         return [self.prefix_ids + ids[:keep] + self.suffix_ids for ids in bodies]
 
+    def windows(self, instruction: str, pairs: Sequence[tuple[str, str]],
+                overlap: int | None = None, max_length: int | None = None) -> WindowedPrompts:
+        """Ids for ``(query, document)`` pairs, each document read in windows that fit.
+
+        Each pair's body is tokenised whole, as :meth:`prompts` does, then split where the
+        document's first token starts (a token that straddles the boundary, such as the space
+        after ``<Document>:`` joined to the first word, belongs to the document). The document's
+        tokens are cut into windows of the largest length that fits ``max_length`` beside the
+        fixed parts, the instruction and the query; every window's prompt is the model card's
+        prompt with that slice as the document. A document that fits is one window whose prompt
+        equals :meth:`prompts`'s. When the query alone leaves no room for a document, the pair
+        gets :meth:`prompts`'s truncated prompt.
+
+        Args:
+            instruction: The task instruction.
+            pairs: The ``(query, document)`` pairs.
+            overlap: Tokens each window shares with the previous one; None for a quarter of
+                the window.
+            max_length: Longest prompt (default: the tokenizer's).
+
+        Raises:
+            ValueError: ``overlap`` is not smaller than some pair's window.
+        """
+        texts = [rerank_body_text(instruction, q, d) for q, d in pairs]
+        fixed = len(self.prefix_ids) + len(self.suffix_ids)
+        budget = _limit(max_length, self.max_length, fixed + 1) - fixed
+        prompts: list[list[int]] = []
+        owners: list[int] = []
+        spans: list[Span] = []
+        encodings = self._plain.encode_batch(texts, add_special_tokens=False)
+        for owner, ((_, document), text, enc) in enumerate(zip(pairs, texts, encodings)):
+            ids, offsets = enc.ids, enc.offsets
+            start = len(text) - len(document)  # the document ends the body
+            head = next((i for i, (_, end) in enumerate(offsets) if end > start), len(ids))
+            window = budget - head
+            if window <= 0:
+                # The query fills the prompt: nothing to slide, so cut as truncate mode does.
+                kept = ids[:budget]
+                prompts.append(self.prefix_ids + kept + self.suffix_ids)
+                owners.append(owner)
+                spans.append(_span(offsets[head:len(kept)], start))
+                continue
+            step_overlap = default_overlap(window) if overlap is None else overlap
+            if step_overlap >= window:
+                raise ValueError(
+                    f"overlap={overlap} is not valid: this query leaves a window of {window} "
+                    f"tokens (max_length={budget + fixed} less the prompt's {fixed + head}); "
+                    f"valid overlaps: 0..{window - 1}, or None for a quarter of the window")
+            body_head = ids[:head]
+            for first in window_starts(len(ids) - head, window, step_overlap):
+                piece = slice(head + first, head + first + window)
+                prompts.append(self.prefix_ids + body_head + ids[piece] + self.suffix_ids)
+                owners.append(owner)
+                spans.append(_span(offsets[piece], start))
+        return WindowedPrompts(prompts, owners, spans, len(pairs))
+
+    def widest_window(self, instruction: str, max_length: int | None = None) -> int:
+        """The longest window any query leaves under ``instruction`` (the empty query's)."""
+        text = rerank_body_text(instruction, "", "x")
+        offsets = self._plain.encode(text, add_special_tokens=False).offsets
+        # A document's first token takes the space before it when it can, so a one-letter
+        # document shows the shortest head any document gets.
+        head = sum(1 for _, end in offsets if end <= len(text) - 1)
+        fixed = len(self.prefix_ids) + len(self.suffix_ids)
+        return _limit(max_length, self.max_length, fixed + 1) - fixed - head
+
     def shorten(self, texts: Sequence[str], max_tokens: int) -> list[str]:
         """Each text cut after its first ``max_tokens`` tokens, at a character boundary."""
         shortened = []
@@ -129,6 +196,17 @@ class RerankPromptTokenizer:
             cut = len(enc.ids) > max_tokens
             shortened.append(text[: enc.offsets[max_tokens - 1][1]] if cut else text)
         return shortened
+
+
+def _span(offsets: Sequence[tuple[int, int]], start: int) -> Span:
+    """The document characters that tokens with these body ``offsets`` cover.
+
+    ``start`` is where the document begins in the body; a first token reaching back before it
+    (the space after ``<Document>:``) counts from the document's first character.
+    """
+    if not offsets:
+        return (0, 0)
+    return (max(offsets[0][0] - start, 0), max(offsets[-1][1] - start, 0))
 
 
 def _limit(requested: int | None, ceiling: int, smallest: int) -> int:

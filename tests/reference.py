@@ -111,3 +111,60 @@ def query_text(query: str, instruction=None) -> str:
 
 def embed_query(path, query, instruction=None, max_length=8192, dimensions=None) -> np.ndarray:
     return embed(path, query_text(query, instruction), max_length, dimensions)
+
+
+@torch.inference_mode()
+def rerank_score_ids(path, ids) -> float:
+    """The model card's softmax([no, yes]) at the last position of ready prompt ids."""
+    tokenizer, model = _reranker(str(path))
+    logits = model(torch.tensor([list(ids)])).logits[:, -1, :]
+    yes = logits[:, tokenizer.convert_tokens_to_ids("yes")]
+    no = logits[:, tokenizer.convert_tokens_to_ids("no")]
+    return float(torch.log_softmax(torch.stack([no, yes], dim=1), dim=1)[:, 1].exp()[0])
+
+
+def rerank_windows(path, query, document, instruction=None, max_length=8192, overlap=None):
+    """Issue 26's best-window reading of a long document, one window at a time.
+
+    The body is tokenised whole, as the model card does; its tokens from the first one that
+    reaches into the document are the document's. The window is what ``max_length`` leaves
+    beside the fixed parts and the tokens before the document; a new window starts every
+    ``window - overlap`` tokens (``overlap`` defaults to a quarter of the window) and the last
+    ends at the document's last token.
+
+    Returns:
+        ``(score, (start, end))`` per window, in order: the model card's P(yes) of the window's
+        prompt and the document characters the window covers. A query that leaves no room
+        gives the model card's truncated prompt as the one window.
+    """
+    tokenizer, _ = _reranker(str(path))
+    prefix_tokens = tokenizer.encode(PREFIX, add_special_tokens=False)
+    suffix_tokens = tokenizer.encode(SUFFIX, add_special_tokens=False)
+    before = f"<Instruct>: {instruction or TASK}\n<Query>: {query}\n<Document>: "
+    encoded = tokenizer(before + document, add_special_tokens=False,
+                        return_offsets_mapping=True, split_special_tokens=True)
+    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    head = 0
+    while head < len(ids) and offsets[head][1] <= len(before):
+        head += 1
+    window = max_length - len(prefix_tokens) - len(suffix_tokens) - head
+    if window <= 0:
+        return [(rerank_score(path, query, document, instruction, max_length), None)]
+    if overlap is None:
+        overlap = window // 4
+    document_ids, document_offsets = ids[head:], offsets[head:]
+    starts, start = [], 0
+    while start + window < len(document_ids):
+        starts.append(start)
+        start += window - overlap
+    starts.append(max(len(document_ids) - window, 0))
+    windows = []
+    for start in starts:
+        piece = document_ids[start:start + window]
+        covered = document_offsets[start:start + window]
+        span = ((max(covered[0][0] - len(before), 0), covered[-1][1] - len(before))
+                if covered else (0, 0))
+        prompt = prefix_tokens + ids[:head] + piece + suffix_tokens
+        windows.append((rerank_score_ids(path, prompt), span))
+    return windows
+

@@ -136,8 +136,8 @@ async def test_chat_keeps_answering_during_a_reranker_outage(retriever, tiny_mod
         fail()
 
     with Qwen3Rerank(model=tiny_models.reranker, on_error="passthrough", **SETTINGS) as rerank:
-        monkeypatch.setattr(rerank.reranker, "score", fail)
-        monkeypatch.setattr(rerank.reranker, "ascore", afail)
+        monkeypatch.setattr(rerank.reranker, "rerank", fail)
+        monkeypatch.setattr(rerank.reranker, "arerank", afail)
         chain = _rag_chain(rerank_retriever(retriever, rerank))
         recorder = PromptRecorder()
         assert chain.invoke(QUESTION, {"callbacks": [recorder]}) == ANSWER
@@ -151,7 +151,7 @@ async def test_nothing_retrieved_means_nothing_to_rerank(rerank, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the model must not run without candidates")
 
-    monkeypatch.setattr(rerank.reranker, "score", fail)
+    monkeypatch.setattr(rerank.reranker, "rerank", fail)
     nothing = RunnableLambda(lambda query: [])
     composed = rerank_retriever(nothing, rerank)
     assert composed.invoke(QUESTION) == []

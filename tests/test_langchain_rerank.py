@@ -147,8 +147,8 @@ def outage(reranker, monkeypatch):
         fail()
 
     with _like(reranker, on_error="passthrough") as wrapper:
-        monkeypatch.setattr(wrapper.reranker, "score", fail)
-        monkeypatch.setattr(wrapper.reranker, "ascore", afail)
+        monkeypatch.setattr(wrapper.reranker, "rerank", fail)
+        monkeypatch.setattr(wrapper.reranker, "arerank", afail)
         yield wrapper
 
 
@@ -176,8 +176,8 @@ async def test_errors_raise_by_default(rerank, monkeypatch):
     async def afail(*args, **kwargs):
         fail()
 
-    monkeypatch.setattr(rerank.reranker, "score", fail)
-    monkeypatch.setattr(rerank.reranker, "ascore", afail)
+    monkeypatch.setattr(rerank.reranker, "rerank", fail)
+    monkeypatch.setattr(rerank.reranker, "arerank", afail)
     with pytest.raises(ConnectionError):
         rerank.compress_documents(_documents(), QUERY)
     with pytest.raises(ConnectionError):

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from qwen3_core.windows import Span, WindowedPrompts
 from qwen3_rag.server.asgi import (
     ASGIApp,
     BodyTooLarge,
@@ -257,14 +258,17 @@ class Qwen3Routes:
         await asyncio.to_thread(self._check_size, model, len(job.pairs), what, texts)
         name = job.model or model.default_name
         scores: list[float] = []
+        # Under "best_window": each document's best window, as [start, end] in the answer.
+        spans: list[Span] | None = [] if job.long_documents == "best_window" else None
         tokens = 0
         # Part by part, so a client that leaves stops the work within about one engine step:
         # between parts nothing more is sent, and vLLM aborts the part in flight itself.
         for start in range(0, len(job.pairs), _TOKENISE_PAIRS):
             pairs = job.pairs[start:start + _TOKENISE_PAIRS]
-            ids = await asyncio.to_thread(_rerank_prompts, model, job, pairs)
-            tokens += sum(map(len, ids))
-            for part in _engine_parts(ids, model.step_tokens):
+            plan = await asyncio.to_thread(_rerank_prompts, model, job, pairs)
+            tokens += sum(map(len, plan.prompts))
+            window_scores: list[float] = []
+            for part in _engine_parts(plan.prompts, model.step_tokens):
                 if channel.gone.is_set():
                     logger.info("qwen3-rag routes: client left %s; stopped after %d of %d "
                                 "prompts", route, len(scores), len(job.pairs))
@@ -285,13 +289,18 @@ class Qwen3Routes:
                     return
                 data = json.loads(answer)
                 name = data.get("model", name)
-                scores += [item["probs"][0]
-                           for item in sorted(data["data"], key=lambda d: d["index"])]
+                window_scores += [item["probs"][0]
+                                  for item in sorted(data["data"], key=lambda d: d["index"])]
+            # One score per document: its best window's (its only prompt's when not windowed).
+            for score, span in plan.best(window_scores):
+                scores.append(score)
+                if spans is not None:
+                    spans.append(span)
         if isinstance(job, RerankJob):
             await send_json(send, 200, rerank_answer(job, name, scores, tokens,
-                                                     _RERANK_ROUTES[route]))
+                                                     _RERANK_ROUTES[route], spans))
         else:
-            await send_json(send, 200, score_answer(name, scores, tokens))
+            await send_json(send, 200, score_answer(name, scores, tokens, spans))
 
     async def _embeddings(self, scope: Scope, channel: ClientChannel, send: Send,
                           model: _ServedModel, request: Any, body: bytes) -> None:
@@ -392,12 +401,17 @@ def _embedding_prompts(model: _ServedModel, job: EmbeddingJob,
 
 
 def _rerank_prompts(model: _ServedModel, job: ScoringJob,
-                    pairs: list[tuple[str, str]]) -> list[list[int]]:
+                    pairs: list[tuple[str, str]]) -> WindowedPrompts:
+    """The prompts of ``pairs``: one each, or every window of each under ``"best_window"``."""
     prompts = model.prompts
     if job.max_tokens_per_doc:
         documents = prompts.shorten([d for _, d in pairs], job.max_tokens_per_doc)
         pairs = [(q, d) for (q, _), d in zip(pairs, documents)]
     try:
-        return prompts.prompts(job.instruction, pairs, job.max_length)
+        if job.long_documents == "best_window":
+            return prompts.windows(job.instruction, pairs, job.overlap, job.max_length)
+        ids = prompts.prompts(job.instruction, pairs, job.max_length)
     except ValueError as exc:
-        raise RequestError(str(exc), "truncate_prompt_tokens") from exc
+        field = "overlap" if str(exc).startswith("overlap=") else "truncate_prompt_tokens"
+        raise RequestError(str(exc), field) from exc
+    return WindowedPrompts(ids, list(range(len(ids))), [(0, 0)] * len(ids), len(ids))

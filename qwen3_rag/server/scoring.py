@@ -5,6 +5,12 @@ and vLLM's score API (``/score``, ``/v1/score``: ``queries``/``documents``, ``qu
 ``items``, ``data_1``/``data_2`` or ``text_1``/``text_2``). Answers follow vLLM 0.32's own
 response models, with Cohere's ``meta`` on rerank answers, so every client that reads vLLM's or
 Cohere's answers reads these.
+
+Two fields of this server's own choose how a document longer than the prompt's room is read
+(issue 26): ``"long_documents": "truncate"`` (the default, the model cards' cut) or
+``"best_window"`` (scored as its best overlapping window; each result then carries
+``"span": [start, end]``, the window's character offsets in the document), and
+``"overlap": N``, the tokens neighbouring windows share (a quarter of the window when absent).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen3_core.formats import DEFAULT_INSTRUCTION
+from qwen3_core.windows import LONG_DOCUMENT_MODES, Span
 from qwen3_rag.server.asgi import RequestError
 
 __all__ = ["RerankJob", "ScoringJob", "parse_rerank", "parse_score", "rerank_answer",
@@ -38,6 +45,10 @@ class ScoringJob:
     max_tokens_per_doc: int | None
     #: False asks vLLM for the raw logit (yes - no) instead of P(yes).
     use_activation: bool | None
+    #: ``"truncate"`` or ``"best_window"``: how a document too long for the prompt is read.
+    long_documents: str = "truncate"
+    #: Tokens neighbouring windows share under ``"best_window"``; None for a quarter.
+    overlap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,9 +150,14 @@ def _common(body: dict[str, Any]) -> dict[str, Any]:
         truncate = None
     max_length = _optional_int({"truncate_prompt_tokens": truncate}, "truncate_prompt_tokens", 1)
     per_doc = _optional_int(body, "max_tokens_per_doc", 0) or None
+    long_documents = body.get("long_documents", "truncate")
+    if long_documents not in LONG_DOCUMENT_MODES:
+        raise RequestError(f"long_documents must be one of {', '.join(LONG_DOCUMENT_MODES)}, "
+                           f"got {_shown(long_documents)}", "long_documents")
     return {"model": model, "instruction": instruction, "max_length": max_length,
             "max_tokens_per_doc": per_doc,
-            "use_activation": _optional_bool(body, "use_activation")}
+            "use_activation": _optional_bool(body, "use_activation"),
+            "long_documents": long_documents, "overlap": _optional_int(body, "overlap", 0)}
 
 
 def parse_rerank(raw: Any, *, cohere_v2: bool = False) -> RerankJob:
@@ -188,14 +204,19 @@ def _usage(prompt_tokens: int) -> dict[str, int]:
 
 
 def rerank_answer(job: RerankJob, model: str, scores: Sequence[float], prompt_tokens: int,
-                  api_version: str) -> dict[str, Any]:
-    """vLLM's rerank response (results best first), with Cohere's ``meta``."""
+                  api_version: str, spans: Sequence[Span] | None = None) -> dict[str, Any]:
+    """vLLM's rerank response (results best first), with Cohere's ``meta``.
+
+    ``spans`` (under ``"best_window"``) adds each result's best window as ``"span"``.
+    """
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     if job.top_n is not None:
         order = order[: job.top_n]
     results = []
     for i in order:
         result: dict[str, Any] = {"index": i, "relevance_score": float(scores[i])}
+        if spans is not None:
+            result["span"] = list(spans[i])
         if job.return_documents:
             result["document"] = {"text": job.documents[i]}
         results.append(result)
@@ -205,10 +226,14 @@ def rerank_answer(job: RerankJob, model: str, scores: Sequence[float], prompt_to
                      "billed_units": {"search_units": 1}}}
 
 
-def score_answer(model: str, scores: Sequence[float], prompt_tokens: int) -> dict[str, Any]:
-    """vLLM's score response: one entry per pair, in input order."""
+def score_answer(model: str, scores: Sequence[float], prompt_tokens: int,
+                 spans: Sequence[Span] | None = None) -> dict[str, Any]:
+    """vLLM's score response: one entry per pair, in input order (with ``"span"``, as above)."""
+    data = [{"index": i, "object": "score", "score": float(s)} for i, s in enumerate(scores)]
+    if spans is not None:
+        for item, span in zip(data, spans):
+            item["span"] = list(span)
     return {"id": f"score-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
             "model": model,
-            "data": [{"index": i, "object": "score", "score": float(s)}
-                     for i, s in enumerate(scores)],
+            "data": data,
             "usage": {**_usage(prompt_tokens), "completion_tokens": 0}}
