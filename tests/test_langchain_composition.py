@@ -11,9 +11,8 @@ the card's chain with ``invoke``, ``ainvoke`` and ``batch``; the scores are the 
 from __future__ import annotations
 
 import pytest
-from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.prompts import PromptTemplate
-from langchain_core.runnables import RunnablePassthrough
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_core.vectorstores import InMemoryVectorStore
 
 import reference
@@ -63,18 +62,23 @@ def _expected_prompt(retriever, tiny_models, question: str) -> str:
     return PROMPT.format(context="\n".join(candidates[i] for i in best), question=question)
 
 
-class _PromptsSeen(FakeListLLM):
-    """A fake LLM that answers with the prompt it was given, so the test can read it."""
+class _PromptsSeen:
+    """A stand-in LLM: records the prompt it is given and answers ``"the answer"``.
 
-    def _call(self, prompt, stop=None, run_manager=None, **kwargs) -> str:
-        return prompt
+    A plain runnable, not LangChain's ``FakeListLLM``: on langchain-core 0.3.15 with pydantic
+    2.11 (``make test-oldest``) no LLM class can be instantiated ("not fully defined").
+    """
 
-    async def _acall(self, prompt, stop=None, run_manager=None, **kwargs) -> str:
-        return prompt
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+        self.llm = RunnableLambda(self._answer)
+
+    def _answer(self, prompt) -> str:
+        self.prompts.append(prompt.to_string())
+        return "the answer"
 
 
-def _card_chain(context_retriever):
-    llm = _PromptsSeen(responses=["unused"])
+def _card_chain(context_retriever, llm):
     return {"context": context_retriever | format_docs,
             "question": RunnablePassthrough()} | PROMPT | llm
 
@@ -91,9 +95,14 @@ async def test_the_card_chain_runs_with_the_forms_that_keep_the_query(
     composed = (rerank_retriever(retriever, reranker) if form == "rerank_retriever" else
                 ContextualCompressionRetriever(base_compressor=reranker,
                                                base_retriever=retriever))
-    chain = _card_chain(composed)
+    seen = _PromptsSeen()
+    chain = _card_chain(composed, seen.llm)
     expected = [_expected_prompt(retriever, tiny_models, q) for q in QUESTIONS]
-    assert chain.invoke(QUESTIONS[0]) == expected[0]
-    assert await chain.ainvoke(QUESTIONS[1]) == expected[1]
-    assert chain.batch(QUESTIONS) == expected
-    assert await chain.abatch(QUESTIONS) == expected
+    assert chain.invoke(QUESTIONS[0]) == "the answer"
+    assert seen.prompts == expected[:1]
+    assert await chain.ainvoke(QUESTIONS[1]) == "the answer"
+    assert seen.prompts == expected
+    assert chain.batch(QUESTIONS) == ["the answer"] * 2
+    assert sorted(seen.prompts[2:]) == sorted(expected)  # a batch's calls may interleave
+    assert await chain.abatch(QUESTIONS) == ["the answer"] * 2
+    assert sorted(seen.prompts[4:]) == sorted(expected)
