@@ -65,7 +65,6 @@ SEARCH = ["search", "longest river", *MODELS]
 DEMO = ["demo", "--no-interactive", *MODELS]
 EVAL = ["eval", *MODELS]
 UI = ["ui", *MODELS]
-SERVE = ["serve", "reranker", "--model", NO_MODEL]
 
 CASES = [
     # (command line, exit code, what the message must say: the bad value and the valid ones)
@@ -106,7 +105,6 @@ CASES = [
     (EVAL + ["{dir}/no-such-beir"], 1, ["no-such-beir"]),
     (UI + ["--port", "0"], 2, ["--port", "1 to 65535"]),
     (UI + ["--port", "65536"], 2, ["65536", "1 to 65535"]),
-    (SERVE + ["--port", "70000"], 2, ["70000", "1 to 65535"]),
     (UI + ["--host", "nowhere.invalid"], 1, ["'nowhere.invalid'", "127.0.0.1"]),
 ]
 
