@@ -30,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from qwen3_core.lexical import DEFAULT_RRF_K, Candidate, HybridSearcher, default_lexical_dir
+from qwen3_core.lexical import DEFAULT_RRF_K, Candidate, HybridSearcher, open_persisted
 
 __all__ = ["Qwen3HybridRetriever"]
 
@@ -94,17 +94,8 @@ class Qwen3HybridRetriever(BaseRetriever):
             lexical_dir: The lexical index; default: beside the collection in ``chroma_dir``.
             **kwargs: The other fields (``embeddings``, ``mode``, ``k``, ...).
         """
-        if client is None:
-            if chroma_dir is None:
-                raise ValueError("give chroma_dir (an embedded Chroma directory) or client")
-            import chromadb
-            from chromadb.config import Settings
-
-            client = chromadb.PersistentClient(path=str(Path(chroma_dir).expanduser()),
-                                               settings=Settings(anonymized_telemetry=False))
-        if lexical_dir is None and chroma_dir is not None:
-            lexical_dir = default_lexical_dir(chroma_dir, collection_name)
-        collection = client.get_collection(collection_name, embedding_function=None)
+        collection, lexical_dir = open_persisted(collection_name, chroma_dir, client,
+                                                 lexical_dir)
         return cls(collection=collection, lexical_dir=lexical_dir, **kwargs)
 
     def _get_relevant_documents(

@@ -25,7 +25,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from qwen3_core.lexical import DEFAULT_RRF_K, Candidate, HybridSearcher, default_lexical_dir
+from qwen3_core.lexical import DEFAULT_RRF_K, Candidate, HybridSearcher, open_persisted
 
 __all__ = ["Qwen3HybridRetriever"]
 
@@ -75,17 +75,8 @@ class Qwen3HybridRetriever(BaseRetriever):
             lexical_dir: The lexical index; default: beside the collection in ``chroma_dir``.
             **kwargs: The other arguments (``embed_model``, ``mode``, ``similarity_top_k``...).
         """
-        if client is None:
-            if chroma_dir is None:
-                raise ValueError("give chroma_dir (an embedded Chroma directory) or client")
-            import chromadb
-            from chromadb.config import Settings
-
-            client = chromadb.PersistentClient(path=str(Path(chroma_dir).expanduser()),
-                                               settings=Settings(anonymized_telemetry=False))
-        if lexical_dir is None and chroma_dir is not None:
-            lexical_dir = default_lexical_dir(chroma_dir, collection_name)
-        collection = client.get_collection(collection_name, embedding_function=None)
+        collection, lexical_dir = open_persisted(collection_name, chroma_dir, client,
+                                                 lexical_dir)
         return cls(collection, lexical_dir=lexical_dir, **kwargs)
 
     def _nodes(self, found: list[Candidate]) -> list[NodeWithScore]:

@@ -10,7 +10,14 @@ PyStemmer, jieba), imported on first use.
 from __future__ import annotations
 
 from qwen3_core.lexical.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion
-from qwen3_core.lexical.hybrid import MODES, Candidate, HybridSearcher, default_lexical_dir, fuse
+from qwen3_core.lexical.hybrid import (
+    MODES,
+    Candidate,
+    HybridSearcher,
+    default_lexical_dir,
+    fuse,
+    open_persisted,
+)
 from qwen3_core.lexical.index import (
     MARKER_KEY,
     EmptyLexicalQuery,
@@ -54,6 +61,7 @@ __all__ = [
     "default_lexical_dir",
     "fingerprint",
     "fuse",
+    "open_persisted",
     "marker",
     "read_manifest",
     "reciprocal_rank_fusion",

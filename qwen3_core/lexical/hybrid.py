@@ -16,7 +16,15 @@ from typing import Any
 from qwen3_core.lexical.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion
 from qwen3_core.lexical.index import EmptyLexicalQuery, LexicalHit, LexicalIndex
 
-__all__ = ["MODES", "Candidate", "HybridSearcher", "chroma_query", "default_lexical_dir", "fuse"]
+__all__ = [
+    "MODES",
+    "Candidate",
+    "HybridSearcher",
+    "chroma_query",
+    "default_lexical_dir",
+    "fuse",
+    "open_persisted",
+]
 
 #: Recall modes: embedding cosine, BM25, or both fused by reciprocal rank.
 MODES = ("dense", "bm25", "hybrid")
@@ -25,6 +33,33 @@ MODES = ("dense", "bm25", "hybrid")
 def default_lexical_dir(chroma_dir: str | Path, collection: str) -> Path:
     """Where ``qwen3-rag index`` keeps the lexical index of an embedded Chroma collection."""
     return Path(chroma_dir).expanduser() / "lexical" / collection
+
+
+def open_persisted(collection_name: str, chroma_dir: str | Path | None, client: Any,
+                   lexical_dir: str | Path | None) -> tuple[Any, str | Path | None]:
+    """A persisted collection and its lexical index directory, for the frameworks' retrievers.
+
+    Args:
+        collection_name: The collection.
+        chroma_dir: The embedded Chroma directory (``qwen3-rag index --chroma-dir``).
+        client: A ``chromadb`` client instead (e.g. an ``HttpClient``); then give
+            ``lexical_dir``.
+        lexical_dir: The lexical index; default: beside the collection in ``chroma_dir``.
+
+    Returns:
+        The Chroma collection and the lexical index directory.
+    """
+    if client is None:
+        if chroma_dir is None:
+            raise ValueError("give chroma_dir (an embedded Chroma directory) or client")
+        import chromadb
+        from chromadb.config import Settings
+
+        client = chromadb.PersistentClient(path=str(Path(chroma_dir).expanduser()),
+                                           settings=Settings(anonymized_telemetry=False))
+    if lexical_dir is None and chroma_dir is not None:
+        lexical_dir = default_lexical_dir(chroma_dir, collection_name)
+    return client.get_collection(collection_name, embedding_function=None), lexical_dir
 
 
 @dataclass(frozen=True)
