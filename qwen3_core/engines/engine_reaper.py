@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 
-__all__ = ["EngineReaper", "child_processes"]
+__all__ = ["EngineReaper", "child_processes", "spawned_processes"]
 
 _DONE = b"done\n"
 # vLLM's own shutdown (a normal exit without close()) takes a few seconds; let it finish.
@@ -36,6 +36,26 @@ def child_processes() -> set[tuple[int, float]]:
             if "multiprocessing.resource_tracker" in " ".join(child.cmdline()):
                 continue  # ends on its own once every process that uses it has
             found.add((child.pid, child.create_time()))
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def spawned_processes() -> set[tuple[int, float]]:
+    """Like :func:`child_processes`, but only the trees multiprocessing started.
+
+    Those are vLLM's engine and its workers; never another child of this process, such as a
+    server the caller runs.
+    """
+    import psutil
+
+    found = set()
+    for child in psutil.Process().children():
+        try:
+            if "--multiprocessing-fork" not in child.cmdline():
+                continue
+            for process in (child, *child.children(recursive=True)):
+                found.add((process.pid, process.create_time()))
         except psutil.NoSuchProcess:
             pass
     return found

@@ -284,9 +284,9 @@ class WarmStartEngine:
                     if problem is not None:
                         logger.info("staying on %s: %s", self.serving, problem)
                         return
-                    from qwen3_core.engines.engine_reaper import child_processes
+                    from qwen3_core.engines.engine_reaper import spawned_processes
 
-                    self._processes_before = child_processes()
+                    self._processes_before = spawned_processes()
                     self._starting = True
                 try:
                     final = self._start_final()
@@ -323,11 +323,12 @@ class WarmStartEngine:
         """End the processes the background start created, until the start gives up."""
         import psutil
 
-        from qwen3_core.engines.engine_reaper import child_processes
+        from qwen3_core.engines.engine_reaper import spawned_processes
 
         deadline = time.monotonic() + _CLOSE_WAIT_SECONDS
         while self._starter.is_alive() and time.monotonic() < deadline:
-            for pid, _ in child_processes() - self._processes_before:
+            # Only multiprocessing's trees: a server the caller started meanwhile is not ours.
+            for pid, _ in spawned_processes() - self._processes_before:
                 try:
                     process = psutil.Process(pid)
                     process.send_signal(signal.SIGKILL)
