@@ -124,15 +124,15 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def collection_fingerprint(collection: Any) -> tuple[int, str]:
-    """:func:`~qwen3_core.lexical.store.fingerprint` of a Chroma collection, read page by page.
+def collection_hashes(collection: Any) -> dict[str, str]:
+    """Every id of a Chroma collection with its content hash, read page by page.
 
     Args:
         collection: A ``chromadb`` collection, or anything with its ``get(include=, limit=,
             offset=)`` (LangChain's ``Chroma`` has it). A passage without a ``content_hash``
             in its metadata counts with the hash of its text.
     """
-    pairs: list[tuple[str, str]] = []
+    found: dict[str, str] = {}
     offset = 0
     while True:
         page = collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
@@ -143,14 +143,19 @@ def collection_fingerprint(collection: Any) -> tuple[int, str]:
             if digest is None:
                 unhashed.append(pid)
             else:
-                pairs.append((pid, str(digest)))
+                found[pid] = str(digest)
         if unhashed:
             texts = collection.get(ids=unhashed, include=["documents"])
-            pairs.extend((pid, text_hash(text or ""))
+            found.update((pid, text_hash(text or ""))
                          for pid, text in zip(texts["ids"], texts["documents"], strict=True))
         if len(page["ids"]) < _PAGE:
-            return fingerprint(pairs)
+            return found
         offset += _PAGE
+
+
+def collection_fingerprint(collection: Any) -> tuple[int, str]:
+    """:func:`~qwen3_core.lexical.store.fingerprint` of :func:`collection_hashes`."""
+    return fingerprint(collection_hashes(collection).items())
 
 
 def _bm25s() -> Any:

@@ -139,31 +139,6 @@ def begin_lexical(store: VectorStore, directory: Path) -> tuple[Any, str | None]
     return PassageStore(directory), note
 
 
-def _collection_hashes(collection: Any) -> dict[str, str]:
-    """Every id of the collection with its content hash (of its text where none is stored)."""
-    from qwen3_core.lexical import text_hash
-
-    found: dict[str, str] = {}
-    offset = 0
-    while True:
-        page = collection.get(include=["metadatas"], limit=_PAGE * 5, offset=offset)
-        metas = page.get("metadatas") or [None] * len(page["ids"])
-        unhashed = []
-        for pid, meta in zip(page["ids"], metas, strict=True):
-            digest = (meta or {}).get(HASH_KEY)
-            if digest is None:
-                unhashed.append(pid)
-            else:
-                found[pid] = str(digest)
-        if unhashed:
-            texts = collection.get(ids=unhashed, include=["documents"])
-            found.update((pid, text_hash(text or ""))
-                         for pid, text in zip(texts["ids"], texts["documents"], strict=True))
-        if len(page["ids"]) < _PAGE * 5:
-            return found
-        offset += _PAGE * 5
-
-
 def finish_lexical(store: VectorStore, passages: Any) -> tuple[Any, int]:
     """Bring the passage store to exactly the collection, rebuild BM25, mark both in step.
 
@@ -175,10 +150,10 @@ def finish_lexical(store: VectorStore, passages: Any) -> tuple[Any, int]:
         ValueError: The two still differ after reconciling (the collection changed under
             the run: another writer); index again.
     """
-    from qwen3_core.lexical import build_index, fingerprint, text_hash
+    from qwen3_core.lexical import build_index, collection_hashes, fingerprint, text_hash
 
     collection = store.collection
-    wanted = _collection_hashes(collection)
+    wanted = collection_hashes(collection)
     held = passages.hashes()
     extra = [pid for pid in held if pid not in wanted]
     lacking = [pid for pid, digest in wanted.items() if held.get(pid) != digest]
