@@ -170,6 +170,19 @@ def _bm25s() -> Any:
     return bm25s
 
 
+def _without_progress(method: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a bm25s method with its progress bar off where the installed version has one.
+
+    bm25s 0.2 has ``show_progress`` on ``index`` only; 0.3 also on ``save`` and ``load``. The
+    0.2 line is what pip resolves beside llama-index-core 0.12 (llama-index-retrievers-bm25).
+    """
+    import inspect
+
+    if "show_progress" in inspect.signature(method).parameters:
+        kwargs["show_progress"] = False
+    return method(*args, **kwargs)
+
+
 def _write_json(path: Path, data: Any) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -221,8 +234,8 @@ def build_index(store: PassageStore, *, collection: str, collection_id: str) -> 
     temporary.mkdir()
     if corpus:
         retriever = bm25s.BM25()
-        retriever.index(corpus, show_progress=False)
-        retriever.save(str(temporary), show_progress=False)
+        _without_progress(retriever.index, corpus)
+        _without_progress(retriever.save, str(temporary))
     _write_json(temporary / "ids.json", ids)
     os.replace(temporary, target)
     manifest = Manifest(collection=collection, collection_id=str(collection_id), count=count,
@@ -281,7 +294,7 @@ class LexicalIndex:
         build = directory / manifest.build
         try:
             rows = json.loads((build / "ids.json").read_text(encoding="utf-8"))
-            retriever = bm25s.BM25.load(str(build), mmap=True, show_progress=False) \
+            retriever = _without_progress(bm25s.BM25.load, str(build), mmap=True) \
                 if rows else None
         except (OSError, ValueError) as exc:
             raise StaleLexicalIndex(f"the lexical index in {directory} is damaged ({exc}); "
