@@ -14,11 +14,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import reference
+from vllm_servers import API_KEY, start_server, wait_ready
 
 from qwen3_core import EngineSpec, Qwen3Embedder, Qwen3Reranker
 from qwen3_core.engines.http_backend import HttpEngine, ServerError
 from qwen3_core.models import resolve_model
-from vllm_servers import API_KEY
 
 pytestmark = pytest.mark.vllm
 
@@ -190,8 +190,14 @@ def test_single_dead_server_is_a_clear_error(tiny_models, servers):
     assert "qwen3-rag serve reranker" in message
 
 
-def test_serve_forwards_sigterm_and_exits_with_the_servers_status(servers):
-    embedding = servers["embedding"]
+def test_serve_forwards_sigterm_and_exits_with_the_servers_status(tiny_models, tmp_path):
+    # A server of its own: the session's servers are shared with later modules.
+    embedding = start_server("embedding", tiny_models.embedding, tmp_path, "--api-key", API_KEY)
+    try:
+        wait_ready(embedding)
+    except BaseException:
+        embedding.kill()
+        raise
     vllm_processes = embedding.processes()[1:]
     assert vllm_processes, "the command runs vLLM as a child process"
     embedding.process.send_signal(signal.SIGTERM)

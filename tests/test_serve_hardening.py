@@ -251,7 +251,8 @@ def test_the_key_never_shows_in_the_parsed_arguments(tiny_models):
 
 def test_ready_is_said_for_our_own_server_only(servers):
     # The session's servers said "ready" once their own /health answered with their token.
-    for server in servers.values():
+    # ("doomed" is left out: the failover tests of test_http_backend.py kill it by design.)
+    for server in (servers["embedding"], servers["reranker"]):
         text = server.log.read_text(errors="replace")
         assert text.count("server ready at") == 1
         reply = httpx.get(server.url + "/health", timeout=30)
