@@ -198,10 +198,14 @@ def test_serve_forwards_sigterm_and_exits_with_the_servers_status(tiny_models, t
     except BaseException:
         embedding.kill()
         raise
+    # /health answers before the command's own poll sees it: wait for what a user reads.
+    deadline = time.monotonic() + 30
+    while "ready at " + embedding.url not in embedding.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, embedding.log.read_text(errors="replace")[-2000:]
+        time.sleep(0.2)
     vllm_processes = embedding.processes()[1:]
     assert vllm_processes, "the command runs vLLM as a child process"
     embedding.process.send_signal(signal.SIGTERM)
     assert embedding.process.wait(timeout=60) == 0
     time.sleep(1)  # the engine process exits right after the API server
     assert not [p for p in vllm_processes if p.is_running() and p.status() != "zombie"]
-    assert "ready at " + embedding.url in embedding.log.read_text(errors="replace")
