@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, NoReturn, cast
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -28,6 +28,10 @@ SCORE_KEY = "relevance_score"
 SPAN_KEY = "relevance_span"
 #: Metadata key set instead when ``on_error="passthrough"`` returned documents unranked.
 ERROR_KEY = "rerank_error"
+_PIPE_REFUSED = (
+    "`retriever | reranker` would hand Qwen3Rerank the documents without their query; use "
+    "rerank_retriever(retriever, reranker) or "
+    "ContextualCompressionRetriever(base_compressor=reranker, base_retriever=retriever)")
 
 
 class RerankHit(TypedDict):
@@ -89,6 +93,16 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         self._core = Qwen3Reranker.from_spec(self._new_spec(),
                                              long_documents=self.long_documents,
                                              overlap=self.overlap)
+
+    @property
+    def __call__(self) -> NoReturn:
+        """Refuse ``retriever | reranker`` when it is composed, in one line naming what works.
+
+        LangChain's ``|`` takes a non-Runnable step as a callable fed the previous step's output:
+        here, documents without their query. Asking for ``__call__`` is its first step (and any
+        caller's), so it raises instead of ever scoring against a missing or guessed query.
+        """
+        raise TypeError(_PIPE_REFUSED)
 
     @property
     def reranker(self) -> Qwen3Reranker:

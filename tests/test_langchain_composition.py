@@ -3,7 +3,8 @@
 ``retriever | reranker`` cannot be made to work soundly: LangChain's ``Runnable.__or__`` never
 returns ``NotImplemented`` (so the reranker's ``__ror__`` is never asked) and hands the next step
 only the retriever's output, the documents without their query. A reranker placed there could
-only score against a guessed query, so it fails at composition instead. The two forms that keep
+only score against a guessed query, so it fails at composition instead, in one line naming the
+two forms that work. The two forms that keep
 the query, ``rerank_retriever(retriever, reranker)`` and ``ContextualCompressionRetriever``, run
 the card's chain with ``invoke``, ``ainvoke`` and ``batch``; the scores are the model card's.
 """
@@ -85,8 +86,14 @@ def _card_chain(context_retriever, llm):
 
 def test_retriever_pipe_reranker_fails_at_composition(retriever, reranker):
     # Never a chain that would score documents against a missing or guessed query.
-    with pytest.raises(TypeError, match="Expected a Runnable, callable or dict"):
+    with pytest.raises(TypeError) as raised:
         retriever | reranker  # noqa: B018
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "rerank_retriever(retriever, reranker)" in message
+    assert "ContextualCompressionRetriever(" in message
+    with pytest.raises(TypeError, match="rerank_retriever"):  # nor as a step further on
+        RunnableLambda(str.strip) | retriever | reranker  # noqa: B018
 
 
 @pytest.mark.parametrize("form", ["rerank_retriever", "ContextualCompressionRetriever"])
