@@ -150,7 +150,7 @@ def _patch_transformers_engine(patch: str) -> None:
 
     name, value = {
         "no_prefix_reuse": ("_MIN_SHARED_PREFIX", sys.maxsize),
-        "fixed_batches": ("_length_sorted_batches", _input_order_batches),
+        "fixed_batches": ("length_sorted_batches", _input_order_batches),
     }[patch]
     if not hasattr(engine_module, name):
         raise RuntimeError(f"the transformers engine has no {name}; update bench/systems.py")

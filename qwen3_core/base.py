@@ -27,6 +27,8 @@ class Qwen3Model(Generic[S]):
     _kind: ClassVar[Kind]
     #: The class's own arguments beside the engine settings (the embedder's ``dimensions``).
     _options: ClassVar[tuple[str, ...]] = ()
+    #: The config ``model_type`` values the class runs.
+    _model_types: ClassVar[tuple[str, ...]] = ("qwen3",)
 
     def __init__(self, model: str | os.PathLike[str], **settings: Any):
         self._start(EngineSpec.build(self._kind, model, owner=type(self).__name__,
@@ -59,6 +61,8 @@ class Qwen3Model(Generic[S]):
         # anything is downloaded.
         self.spec: EngineSpec = spec
         self.info: ModelInfo = resolve_model(spec.model, weights=not spec.remote)
+        if self.info.model_type not in self._model_types:
+            raise ValueError(_wrong_model_type(type(self).__name__, self.info, spec.kind))
         spec.for_model(self.info)
         self._check_settings()
         self._shared: S | None = self._open_engine(spec, self.info)
@@ -113,3 +117,19 @@ class Qwen3Model(Generic[S]):
         if self._shared is None:
             raise RuntimeError(f"{type(self).__name__} for {self.model!r} has been closed")
         return self._shared
+
+
+#: Which class runs which architecture, for the message about a model given to the wrong one.
+_CLASS_FOR = {
+    ("qwen3", "embedding"): "qwen3_core.Qwen3Embedder",
+    ("qwen3", "reranker"): "qwen3_core.Qwen3Reranker",
+    ("qwen3_vl", "embedding"): "qwen3_core.vision.Qwen3VLEmbedder",
+    ("qwen3_vl", "reranker"): "qwen3_core.vision.Qwen3VLReranker",
+}
+
+
+def _wrong_model_type(owner: str, info: ModelInfo, kind: str) -> str:
+    right = _CLASS_FOR.get((info.model_type, kind))
+    hint = f"; open it with {right}" if right else ""
+    return (f"{owner} cannot run {info.name!r}: its config says model_type="
+            f"{info.model_type!r}{hint}")

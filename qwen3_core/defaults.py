@@ -7,6 +7,8 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_RERANKER_MODEL",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_VL_EMBEDDING_MODEL",
+    "DEFAULT_VL_RERANKER_MODEL",
 ]
 
 #: The smallest official models; 4B and 8B work the same way.
@@ -16,3 +18,6 @@ DEFAULT_RERANKER_MODEL = "Qwen/Qwen3-Reranker-0.6B"
 DEFAULT_MAX_LENGTH = 8192
 #: Seconds before a request to a server counts as failed.
 DEFAULT_TIMEOUT = 60.0
+#: The smallest Qwen3-VL models (text, images, or both); the 8B ones work the same way.
+DEFAULT_VL_EMBEDDING_MODEL = "Qwen/Qwen3-VL-Embedding-2B"
+DEFAULT_VL_RERANKER_MODEL = "Qwen/Qwen3-VL-Reranker-2B"

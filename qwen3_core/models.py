@@ -32,6 +32,8 @@ class ModelInfo:
     head_dim: int
     max_position_embeddings: int
     weight_bytes: int
+    #: The config's ``model_type``: ``"qwen3"`` for the text models, ``"qwen3_vl"`` for Qwen3-VL.
+    model_type: str = "qwen3"
 
 
 def _looks_like_path(model: str) -> bool:
@@ -114,7 +116,9 @@ def resolve_model(model: str | os.PathLike[str], *, weights: bool = True) -> Mod
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{path} has no config.json, so it is not a model directory")
-    config = json.loads(config_file.read_text())
+    outer = json.loads(config_file.read_text())
+    # Qwen3-VL keeps the language model's settings in text_config.
+    config = {**outer, **outer.get("text_config", {})}
     heads = config["num_attention_heads"]
     return ModelInfo(
         name=name,
@@ -125,4 +129,5 @@ def resolve_model(model: str | os.PathLike[str], *, weights: bool = True) -> Mod
         head_dim=config.get("head_dim") or config["hidden_size"] // heads,
         max_position_embeddings=config.get("max_position_embeddings", 32768),
         weight_bytes=_weight_bytes(path, config),
+        model_type=str(outer.get("model_type", "qwen3")),
     )

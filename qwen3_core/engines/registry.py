@@ -47,6 +47,7 @@ __all__ = [
     "choose_backend",
     "open_embedding_engine",
     "open_reranking_engine",
+    "share_engine",
 ]
 
 logger = logging.getLogger("qwen3_core")
@@ -57,7 +58,7 @@ BACKENDS = backend_choices()
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Engine)
-P = TypeVar("P", EmbeddingPromptTokenizer, RerankPromptTokenizer)
+P = TypeVar("P")  # the prompt builder that goes with the engine
 
 
 class SharedEngine(Generic[E, P]):
@@ -171,6 +172,15 @@ def _share(key: EngineSpec, start: Callable[[], S]) -> tuple[S, bool]:
                 _registry[key] = shared
                 _close_at_exit_before_the_engines_own_hooks()
             return shared, True
+
+
+def share_engine(key: EngineSpec, start: Callable[[], S]) -> S:
+    """One more reference to the engine of ``key``, started with ``start()`` if none runs.
+
+    For engines opened outside :func:`open_embedding_engine` and :func:`open_reranking_engine`
+    (the Qwen3-VL models): they are shared and closed at exit the same way.
+    """
+    return _share(key, start)[0]
 
 
 def _close_engines_left_open() -> None:

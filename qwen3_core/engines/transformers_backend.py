@@ -27,7 +27,7 @@ from qwen3_core.tokenization import RerankPromptTokenizer
 if TYPE_CHECKING:
     from qwen3_core.spec import EngineSpec
 
-__all__ = ["TransformersEngine", "start_engine"]
+__all__ = ["TransformersEngine", "length_sorted_batches", "start_engine", "torch_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ _MIN_SHARED_PREFIX = 16
 _TORCH_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
-def _torch_device(torch: Any, device: str | None) -> str:
+def torch_device(torch: Any, device: str | None) -> str:
     """The device to load on: the one asked for if torch has it, else the best there is."""
     if device is None:
         return "cuda" if has_nvidia_gpu() and torch.cuda.is_available() else "cpu"
@@ -74,7 +74,7 @@ class TransformersEngine:
             raise ImportError(_MISSING_TRANSFORMERS) from exc
         self._torch = torch
         self.kind = kind = spec.kind
-        self.device = _torch_device(torch, spec.device)
+        self.device = torch_device(torch, spec.device)
         on_gpu = self.device.startswith("cuda")
         self.dtype = resolve_dtype(spec.dtype, on_gpu)
         torch_dtype = getattr(torch, _TORCH_DTYPES[self.dtype])
@@ -104,7 +104,7 @@ class TransformersEngine:
         """Last-token hidden states of each prompt, as a float32 (n, hidden) array."""
         out = np.empty((len(ids), self._backbone.config.hidden_size), dtype=np.float32)
         with self._torch.inference_mode():
-            for batch in _length_sorted_batches(ids, self._budget):
+            for batch in length_sorted_batches(ids, self._budget):
                 hidden = self._last_hidden([ids[i] for i in batch])
                 out[batch] = hidden.float().cpu().numpy()
         return out
@@ -129,11 +129,11 @@ class TransformersEngine:
         if len(group) >= 2 and shared >= _MIN_SHARED_PREFIX:
             prefix_cache = self._prefix_cache(list(group[0][:shared]))
             tails = [ids[shared:] for ids in group]
-            for batch in _length_sorted_batches(tails, self._budget):
+            for batch in length_sorted_batches(tails, self._budget):
                 hidden = self._last_hidden([tails[i] for i in batch], prefix_cache, shared)
                 scores[batch] = self._yes_probability(hidden)
         else:
-            for batch in _length_sorted_batches(group, self._budget):
+            for batch in length_sorted_batches(group, self._budget):
                 scores[batch] = self._yes_probability(self._last_hidden([group[i] for i in batch]))
         return scores
 
@@ -193,7 +193,7 @@ def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     return min(len(os.path.commonprefix([list(r) for r in rows])), min(len(r) for r in rows) - 1)
 
 
-def _length_sorted_batches(rows: Sequence[Sequence[int]], budget: int) -> Iterator[list[int]]:
+def length_sorted_batches(rows: Sequence[Sequence[int]], budget: int) -> Iterator[list[int]]:
     """Indices of ``rows``, longest first, in batches of at most ``budget`` padded tokens."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
     batch: list[int] = []

@@ -1,0 +1,32 @@
+"""Qwen3-VL-Embedding and Qwen3-VL-Reranker: queries and documents of text, images, or both.
+
+Exact to the official scripts (prompt formats, instructions, image resizing and patches), on the
+``transformers`` backend. Importing this package imports neither torch nor Pillow.
+"""
+
+from __future__ import annotations
+
+from qwen3_core.defaults import DEFAULT_VL_EMBEDDING_MODEL, DEFAULT_VL_RERANKER_MODEL
+from qwen3_core.vision.embedder import Qwen3VLEmbedder
+from qwen3_core.vision.formats import (
+    VL_DOCUMENT_INSTRUCTION,
+    VL_QUERY_INSTRUCTION,
+    VL_RERANK_INSTRUCTION,
+)
+from qwen3_core.vision.images import ImageError, ImageLike
+from qwen3_core.vision.inputs import VisionInput
+from qwen3_core.vision.reranker import Qwen3VLReranker, VisionRerankResult
+
+__all__ = [
+    "DEFAULT_VL_EMBEDDING_MODEL",
+    "DEFAULT_VL_RERANKER_MODEL",
+    "VL_DOCUMENT_INSTRUCTION",
+    "VL_QUERY_INSTRUCTION",
+    "VL_RERANK_INSTRUCTION",
+    "ImageError",
+    "ImageLike",
+    "Qwen3VLEmbedder",
+    "Qwen3VLReranker",
+    "VisionInput",
+    "VisionRerankResult",
+]
