@@ -40,7 +40,24 @@ _REMOTE_PREFIXES = ("http://", "https://")
 
 
 class ImageError(ValueError):
-    """An image could not be used; the message names the input and why."""
+    """An image could not be used; the message names the input and why.
+
+    Raised by a batch call, ``failures`` holds the ``(place, reason)`` of every bad image of the
+    batch (``("documents[3]", "image 'a.gif' is animated ...")``).
+    """
+
+    def __init__(self, message: str, failures: tuple[tuple[str, str], ...] = ()):
+        super().__init__(message)
+        self.failures = failures
+
+    @classmethod
+    def of(cls, failures: list[tuple[str, str]]) -> ImageError:
+        """One error for the bad images of a batch, each on its own line."""
+        if len(failures) == 1:
+            return cls(f"{failures[0][0]}: {failures[0][1]}", tuple(failures))
+        lines = "\n".join(f"  {place}: {reason}" for place, reason in failures)
+        return cls(f"{len(failures)} images cannot be used; fix or drop them and send the "
+                   f"batch again:\n{lines}", tuple(failures))
 
 
 def describe_image(image: object) -> str:
@@ -82,7 +99,8 @@ def open_image(image: object, *, allow_remote: bool = False, timeout: float = 30
     try:
         opened = PILImage.open(io.BytesIO(data))
     except PILImage.DecompressionBombError as exc:
-        raise ImageError(f"image {name} is too large to decode safely: {exc}") from exc
+        raise ImageError(f"image {name} has too many pixels to decode safely, over the limit "
+                         f"of {max_pixels:,} (max_image_pixels): {exc}") from exc
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError...
         raise ImageError(f"image {name} is not an image Pillow can read "
                          f"({type(exc).__name__}: {exc}); formats read: "
