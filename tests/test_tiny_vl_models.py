@@ -249,3 +249,17 @@ def test_control_token_strings_in_user_text_stay_plain(tiny_vl_models):
                                                instruction="<|image_pad|>")
     assert pad not in embedding_ids
     assert ref.vl_rerank_score(path, {"text": "q"}, {"text": nasty, "image": RED}) > 0
+
+
+def test_several_images_expand_in_order(tiny_vl_models):
+    path = tiny_vl_models.reranker
+    tok = AutoTokenizer.from_pretrained(path)
+    wide = Image.new("RGB", (128, 64), (0, 0, 0))  # grid 4x8 patches: 8 merged tokens
+    inputs = ref.vl_rerank_inputs(path, {"image": [RED, wide]}, {"text": "doc", "image": BLUE})
+    assert inputs["image_grid_thw"].tolist() == [[1, 6, 4], [1, 4, 8], [1, 6, 4]]
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    assert inputs["input_ids"].count(pad) == 6 + 8 + 6
+    text = tok.decode(inputs["input_ids"])
+    assert ("<Query>:<|vision_start|>" + "<|image_pad|>" * 6 + "<|vision_end|><|vision_start|>"
+            + "<|image_pad|>" * 8 + "<|vision_end|>\n<Document>:<|vision_start|>") in text
+    assert 0 < ref.vl_rerank_score(path, {"image": [RED, wide]}, {"image": BLUE}) < 1
