@@ -17,6 +17,14 @@ def tiny_models(tmp_path_factory):
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
 
 
+@pytest.fixture(scope="session")
+def tiny_vl_models(tmp_path_factory):
+    """Paths of the tiny Qwen3-VL embedding and reranker models (``.embedding``, ``.reranker``)."""
+    from qwen3_core.testing.tiny_vl_models import build_tiny_vl_models
+
+    return build_tiny_vl_models(tmp_path_factory.mktemp("tiny-vl-models"))
+
+
 def _open(cls, path, backend):
     kwargs = VLLM_KWARGS if backend == "vllm" else None
     return cls(path, backend=backend, dtype="float32", engine_kwargs=kwargs)

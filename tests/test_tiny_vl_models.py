@@ -18,12 +18,6 @@ RED = Image.new("RGB", (64, 96), (220, 20, 20))
 BLUE = Image.new("RGB", (64, 96), (20, 20, 220))
 
 
-@pytest.fixture(scope="session")
-def tiny_vl_models(tmp_path_factory):
-    """Paths of the tiny VL embedding and reranker models (``.embedding``, ``.reranker``)."""
-    return build_tiny_vl_models(tmp_path_factory.mktemp("tiny-vl-models"))
-
-
 @pytest.mark.parametrize("kind", ["embedding", "reranker"])
 def test_models_load_with_every_weight_as_saved(tiny_vl_models, kind):
     path = getattr(tiny_vl_models, kind)
