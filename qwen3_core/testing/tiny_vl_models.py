@@ -207,7 +207,7 @@ def _save_model(directory: Path, shape: TinyVLShape, tok, seed: int) -> None:
 
     config = _config(shape, tok, tok.get_vocab_size())
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).to(torch.float32).eval()
+    model = Qwen3VLForConditionalGeneration(config).float().eval()
     model.save_pretrained(directory, safe_serialization=True)
 
 
