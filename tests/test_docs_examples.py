@@ -126,7 +126,9 @@ def _tiny_model_exports(root: Path) -> dict[str, str]:
     with contextlib.redirect_stdout(printed):
         assert main(["models", "--tiny", str(root)]) == 0
     exports = dict(re.findall(r"^export (\w+)=(\S+)$", printed.getvalue(), re.MULTILINE))
-    assert set(exports) == {"QWEN3_EMBEDDING_MODEL", "QWEN3_RERANKER_MODEL"}, printed.getvalue()
+    assert set(exports) == {"QWEN3_EMBEDDING_MODEL", "QWEN3_RERANKER_MODEL",
+                            "QWEN3_VL_EMBEDDING_MODEL", "QWEN3_VL_RERANKER_MODEL"}, \
+        printed.getvalue()
     return exports
 
 
@@ -134,6 +136,9 @@ def test_models_tiny_prints_paths_and_export_lines(tiny_models):
     exports = _tiny_model_exports(tiny_models.embedding.parent)
     assert Path(exports["QWEN3_EMBEDDING_MODEL"]) == tiny_models.embedding.resolve()
     assert Path(exports["QWEN3_RERANKER_MODEL"]) == tiny_models.reranker.resolve()
+    root = tiny_models.embedding.parent.resolve()
+    assert Path(exports["QWEN3_VL_EMBEDDING_MODEL"]) == root / "vl-embedding"
+    assert Path(exports["QWEN3_VL_RERANKER_MODEL"]) == root / "vl-reranker"
 
 
 def test_the_pages_have_python_blocks_and_few_are_not_run():
