@@ -72,7 +72,7 @@ class TinyModels:
     reranker: Path
 
 
-def _train_tokenizer(vocab_size: int):
+def _train_tokenizer(vocab_size: int, text: str = _TRAINING_TEXT):
     from tokenizers import (
         AddedToken,
         Regex,
@@ -98,7 +98,7 @@ def _train_tokenizer(vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator([_TRAINING_TEXT] * 20, trainer)
+    tok.train_from_iterator([text] * 20, trainer)
     # As in the real tokenizers: the chat markers are special tokens, the thinking tags are
     # added tokens that are not special.
     tok.add_special_tokens(
