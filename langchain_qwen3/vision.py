@@ -320,8 +320,11 @@ def _with_max_length(spec: EngineSpec, max_length: int) -> EngineSpec:
 
 
 def _base64_image(text: str) -> bytes | None:
-    """The image bytes if ``text`` is a base64-encoded image (as ``Chroma.add_images`` stores
-    them), else None; a cheap look at the first bytes decides before the whole is decoded."""
+    """The image bytes if ``text`` is a base64-encoded image, else None.
+
+    That is how ``Chroma.add_images`` stores images; a cheap look at the first bytes decides
+    before the whole is decoded.
+    """
     if len(text) < 16 or not text[:16].isascii():
         return None
     try:

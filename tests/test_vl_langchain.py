@@ -11,13 +11,13 @@ import copy
 
 import numpy as np
 import pytest
+import reference
 from chromadb.config import Settings
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 from PIL import Image
 
-import reference
 from langchain_qwen3 import Qwen3VLEmbeddings, Qwen3VLRerank, rerank_retriever
 from qwen3_core.testing.tiny_vl_models import build_tiny_vl_models
 
@@ -30,6 +30,7 @@ TEXTS = ["A red square on a white page.", "Bread rises in a warm kitchen."]
 
 @pytest.fixture(scope="module")
 def vl_models(tmp_path_factory):
+    """The tiny random-weight Qwen3-VL embedding and reranker models."""
     return build_tiny_vl_models(tmp_path_factory.mktemp("tiny-vl-models"))
 
 
@@ -47,12 +48,14 @@ def images(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def embeddings(vl_models):
+    """A float32 Qwen3VLEmbeddings on transformers."""
     with Qwen3VLEmbeddings(model=vl_models.embedding, **ENGINE) as wrapper:
         yield wrapper
 
 
 @pytest.fixture(scope="module")
 def reranker(vl_models):
+    """A float32 Qwen3VLRerank on transformers, returning every document."""
     with Qwen3VLRerank(model=vl_models.reranker, top_n=None, **ENGINE) as wrapper:
         yield wrapper
 
@@ -70,6 +73,7 @@ def _close(actual, expected) -> None:
 
 
 def test_texts_queries_and_images_embed_as_the_reference(embeddings, vl_models, images):
+    """Texts, queries, image paths and data: URLs embed as the reference does."""
     path = vl_models.embedding
     _close(embeddings.embed_documents(TEXTS), [reference.vl_embed(path, text=t) for t in TEXTS])
     _close(embeddings.embed_query(QUERY), reference.vl_embed_query(path, text=QUERY))
@@ -82,6 +86,7 @@ def test_texts_queries_and_images_embed_as_the_reference(embeddings, vl_models, 
 
 
 async def test_async_twins_match(embeddings, images):
+    """The async methods return what the sync ones do."""
     _close(await embeddings.aembed_documents(TEXTS), embeddings.embed_documents(TEXTS))
     _close(await embeddings.aembed_query(QUERY), embeddings.embed_query(QUERY))
     uris = [images["green"]]
@@ -89,6 +94,7 @@ async def test_async_twins_match(embeddings, images):
 
 
 def test_dimensions_and_the_query_instruction(vl_models):
+    """Matryoshka dimensions and the instruction (fixed, then per call) reach the vector."""
     with Qwen3VLEmbeddings(model=vl_models.embedding, dimensions=32, instruction="Find colours.",
                            **ENGINE) as wrapper:
         _close(wrapper.embed_query(QUERY),
@@ -119,6 +125,7 @@ def _mixed_documents(images) -> tuple[list[Document], list[dict]]:
 
 
 def test_rerank_scores_and_order_are_the_references(reranker, vl_models, images):
+    """Every Document form scores as the reference reads it, best first."""
     documents, read = _mixed_documents(images)
     expected = reference.vl_rerank_scores(vl_models.reranker, {"text": QUERY}, read)
     hits = reranker.rerank(documents, QUERY)
@@ -128,6 +135,7 @@ def test_rerank_scores_and_order_are_the_references(reranker, vl_models, images)
 
 
 def test_compress_returns_scored_copies_and_leaves_the_documents(reranker, vl_models, images):
+    """Scored copies come back, best first; the documents passed in stay as they were."""
     documents, read = _mixed_documents(images)
     before = copy.deepcopy(documents)
     expected = reference.vl_rerank_scores(vl_models.reranker, {"text": QUERY}, read)
@@ -146,6 +154,7 @@ def test_compress_returns_scored_copies_and_leaves_the_documents(reranker, vl_mo
 
 
 async def test_async_compress_matches_sync(reranker, images):
+    """acompress_documents returns what compress_documents does."""
     documents, _ = _mixed_documents(images)
     before = copy.deepcopy(documents)
     sync = reranker.compress_documents(documents, QUERY)
@@ -157,6 +166,7 @@ async def test_async_compress_matches_sync(reranker, images):
 
 
 def test_another_image_key_and_the_instruction(vl_models, images):
+    """image_key names the metadata key; a per-call instruction reaches the score."""
     documents = [Document(page_content="", metadata={"picture": images["blue"]}),
                  Document(page_content="", metadata={"picture": images["red"]})]
     with Qwen3VLRerank(model=vl_models.reranker, image_key="picture", top_n=None,
@@ -169,18 +179,21 @@ def test_another_image_key_and_the_instruction(vl_models, images):
 
 
 def test_remote_images_are_refused_unless_allowed(reranker):
+    """An http(s) image is not fetched without allow_remote_images."""
     documents = [Document(page_content="", metadata={"image": "https://example.com/cat.png"})]
     with pytest.raises(ValueError, match="allow_remote_images=True"):
         reranker.compress_documents(documents, QUERY)
 
 
 def test_nothing_to_rank_and_bad_queries(reranker):
+    """No documents give []; an empty query raises."""
     assert reranker.compress_documents([], QUERY) == []
     with pytest.raises(ValueError):
         reranker.compress_documents([Document(page_content="x")], "  ")
 
 
 def test_retriever_pipe_reranker_is_refused_when_composed(reranker):
+    """`retriever | reranker` fails when composed, naming what works."""
     with pytest.raises(TypeError, match="rerank_retriever"):
         RunnableLambda(lambda query: [Document(page_content=query)]) | reranker
 
@@ -190,6 +203,7 @@ def test_retriever_pipe_reranker_is_refused_when_composed(reranker):
 
 def test_chroma_images_and_texts_retrieved_then_reranked(embeddings, reranker, vl_models, images,
                                                          tmp_path):
+    """A persisted Chroma collection of images and texts: recalled, reranked, as the reference."""
     store = Chroma(
         collection_name="pictures",
         embedding_function=embeddings,

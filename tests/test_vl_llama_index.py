@@ -13,6 +13,7 @@ from io import BytesIO
 import chromadb
 import numpy as np
 import pytest
+import reference
 from chromadb.config import Settings
 from llama_index.core import StorageContext
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload, LlamaDebugHandler
@@ -26,7 +27,6 @@ from llama_index.core.schema import ImageNode, NodeWithScore, QueryBundle, TextN
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from PIL import Image
 
-import reference
 from llama_index_qwen3 import Qwen3VLEmbedding, Qwen3VLRerank
 from qwen3_core.testing.tiny_vl_models import build_tiny_vl_models
 
@@ -39,6 +39,7 @@ TEXTS = ["A red square on a white page.", "Bread rises in a warm kitchen."]
 
 @pytest.fixture(scope="module")
 def vl_models(tmp_path_factory):
+    """The tiny random-weight Qwen3-VL embedding and reranker models."""
     return build_tiny_vl_models(tmp_path_factory.mktemp("tiny-vl-models"))
 
 
@@ -56,17 +57,20 @@ def images(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def embed(vl_models):
+    """A float32 Qwen3VLEmbedding on transformers."""
     with Qwen3VLEmbedding(vl_models.embedding, **ENGINE) as wrapper:
         yield wrapper
 
 
 @pytest.fixture
 def debug() -> LlamaDebugHandler:
+    """A callback handler recording the RERANKING events."""
     return LlamaDebugHandler()
 
 
 @pytest.fixture
 def rerank(vl_models, debug):
+    """A float32 Qwen3VLRerank on transformers, returning every node."""
     with Qwen3VLRerank(vl_models.reranker, top_n=None, callback_manager=CallbackManager([debug]),
                        **ENGINE) as wrapper:
         yield wrapper
@@ -107,6 +111,7 @@ def _close(actual, expected) -> None:
 
 
 def test_texts_queries_and_images_embed_as_the_reference(embed, vl_models, images):
+    """Queries, texts, image paths and BytesIO images embed as the reference does."""
     path = vl_models.embedding
     _close(embed.get_query_embedding(QUERY), reference.vl_embed_query(path, text=QUERY))
     _close(embed.get_text_embedding(TEXTS[0]), reference.vl_embed(path, text=TEXTS[0]))
@@ -120,6 +125,7 @@ def test_texts_queries_and_images_embed_as_the_reference(embed, vl_models, image
 
 
 async def test_async_twins_match(embed, images):
+    """The async methods return what the sync ones do."""
     _close(await embed.aget_query_embedding(QUERY), embed.get_query_embedding(QUERY))
     _close(await embed.aget_text_embedding_batch(TEXTS), embed.get_text_embedding_batch(TEXTS))
     _close(await embed.aget_image_embedding(images["green"]),
@@ -151,6 +157,7 @@ def _ids(nodes: list[NodeWithScore]) -> list[str]:
 
 
 def test_rerank_scores_order_and_events(rerank, vl_models, images, rerank_events, debug):
+    """Image and text nodes score as the reference, best first, with both kinds of events."""
     nodes, read = _mixed_nodes(images)
     before = copy.deepcopy(nodes)
     expected = reference.vl_rerank_scores(vl_models.reranker, {"text": QUERY}, read)
@@ -175,6 +182,7 @@ def test_rerank_scores_order_and_events(rerank, vl_models, images, rerank_events
 
 
 async def test_async_rerank_matches_and_emits_events(rerank, images, rerank_events):
+    """apostprocess_nodes returns what postprocess_nodes does, with the events."""
     nodes, _ = _mixed_nodes(images)
     sync = rerank.postprocess_nodes(nodes, query_str=QUERY)
     rerank_events.clear()
@@ -185,6 +193,7 @@ async def test_async_rerank_matches_and_emits_events(rerank, images, rerank_even
 
 
 def test_a_query_with_an_image(rerank, vl_models, images):
+    """The QueryBundle's image_path joins its text in the query, or stands alone."""
     nodes, read = _mixed_nodes(images)
     bundle = QueryBundle(QUERY, image_path=images["red"])
     expected = reference.vl_rerank_scores(vl_models.reranker,
@@ -198,6 +207,7 @@ def test_a_query_with_an_image(rerank, vl_models, images):
 
 
 def test_top_n_threshold_and_refusals(vl_models, images, rerank_events):
+    """top_n, no nodes, a missing query and a remote image."""
     nodes, _ = _mixed_nodes(images)
     with Qwen3VLRerank(vl_models.reranker, top_n=2, **ENGINE) as two:
         best = two.postprocess_nodes(nodes, query_str=QUERY)
@@ -217,6 +227,7 @@ def test_top_n_threshold_and_refusals(vl_models, images, rerank_events):
 def test_multimodal_index_on_chroma_retrieved_reranked_and_queried(embed, rerank, vl_models,
                                                                    images, tmp_path,
                                                                    rerank_events):
+    """A MultiModalVectorStoreIndex on Chroma: recall, rerank, a query engine, as the reference."""
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
                                        settings=Settings(anonymized_telemetry=False))
     space = {"hnsw:space": "cosine"}
