@@ -147,6 +147,8 @@ def test_compress_returns_scored_copies_and_leaves_the_documents(reranker, vl_mo
     for doc, i in zip(best, order):
         assert {k: v for k, v in doc.metadata.items() if k != "relevance_score"} \
             == documents[i].metadata
+    # max_length is the official reranker script's 10,240 unless given.
+    assert reranker.spec.max_length == reference.VL_RERANK_MAX_LENGTH
     with Qwen3VLRerank(model=vl_models.reranker, top_n=2, **ENGINE) as two:
         assert two.reranker.shares_engine_with(reranker.reranker)
         assert [d.page_content for d in two.compress_documents(documents, QUERY)] \
@@ -170,7 +172,8 @@ def test_another_image_key_and_the_instruction(vl_models, images):
     documents = [Document(page_content="", metadata={"picture": images["blue"]}),
                  Document(page_content="", metadata={"picture": images["red"]})]
     with Qwen3VLRerank(model=vl_models.reranker, image_key="picture", top_n=None,
-                       **ENGINE) as wrapper:
+                       max_length=4096, **ENGINE) as wrapper:
+        assert wrapper.spec.max_length == 4096
         hits = wrapper.rerank(documents, QUERY, instruction="Find the colour named.")
     expected = reference.vl_rerank_scores(
         vl_models.reranker, {"text": QUERY}, [{"image": images["blue"]}, {"image": images["red"]}],

@@ -171,6 +171,7 @@ def test_rerank_scores_order_and_events(rerank, vl_models, images, rerank_events
         == [(n.node.model_dump(), n.score) for n in before]
     assert all(new is not old for new in reranked for old in nodes)
 
+    assert rerank.spec.max_length == reference.VL_RERANK_MAX_LENGTH  # the official script's
     start, end = rerank_events
     assert isinstance(start, ReRankStartEvent) and isinstance(end, ReRankEndEvent)
     assert start.query.query_str == QUERY and start.top_n == len(nodes)
@@ -206,10 +207,11 @@ def test_a_query_with_an_image(rerank, vl_models, images):
         vl_models.reranker, {"image": images["red"]}, read[:2])))
 
 
-def test_top_n_threshold_and_refusals(vl_models, images, rerank_events):
+def test_top_n_and_refusals(vl_models, images, rerank_events):
     """top_n, no nodes, a missing query and a remote image."""
     nodes, _ = _mixed_nodes(images)
-    with Qwen3VLRerank(vl_models.reranker, top_n=2, **ENGINE) as two:
+    with Qwen3VLRerank(vl_models.reranker, top_n=2, max_length=4096, **ENGINE) as two:
+        assert two.spec.max_length == 4096
         best = two.postprocess_nodes(nodes, query_str=QUERY)
         assert len(best) == 2 and best[0].score >= best[1].score
         assert two.postprocess_nodes([], query_str=QUERY) == []
