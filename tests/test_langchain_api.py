@@ -14,6 +14,8 @@ def test_public_names_are_pinned():
         "Qwen3Embeddings",
         "Qwen3HybridRetriever",
         "Qwen3Rerank",
+        "Qwen3VLEmbeddings",
+        "Qwen3VLRerank",
         "RerankHit",
         "RerankingRetriever",
         "rerank_retriever",

@@ -37,12 +37,20 @@ NON_DEFAULT = {
 
 
 def _wrappers():
-    from langchain_qwen3 import Qwen3Embeddings
+    from langchain_qwen3 import Qwen3Embeddings, Qwen3VLEmbeddings
     from langchain_qwen3 import Qwen3Rerank as LangChainRerank
-    from llama_index_qwen3 import Qwen3Embedding
+    from langchain_qwen3 import Qwen3VLRerank as LangChainVLRerank
+    from llama_index_qwen3 import Qwen3Embedding, Qwen3VLEmbedding
     from llama_index_qwen3 import Qwen3Rerank as LlamaIndexRerank
+    from llama_index_qwen3 import Qwen3VLRerank as LlamaIndexVLRerank
 
-    return [Qwen3Embeddings, LangChainRerank, Qwen3Embedding, LlamaIndexRerank]
+    return [Qwen3Embeddings, LangChainRerank, Qwen3Embedding, LlamaIndexRerank,
+            Qwen3VLEmbeddings, LangChainVLRerank, Qwen3VLEmbedding, LlamaIndexVLRerank]
+
+
+def _model_field(cls) -> str:
+    """LlamaIndex embeddings call the model ``model_name``; every other wrapper ``model``."""
+    return "model_name" if cls.__name__ in ("Qwen3Embedding", "Qwen3VLEmbedding") else "model"
 
 
 ALL_CLASSES = [Qwen3Embedder, Qwen3Reranker, *_wrappers()]
@@ -73,7 +81,7 @@ def test_each_framework_declares_each_setting_once_as_a_field():
 
 @pytest.mark.parametrize("cls", _wrappers(), ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
 def test_each_wrapper_hands_every_setting_to_the_spec(cls):
-    model_field = "model_name" if cls.__name__ == "Qwen3Embedding" else "model"
+    model_field = _model_field(cls)
     spec = cls._spec_of({model_field: "some/model", **NON_DEFAULT})
     assert spec == EngineSpec(cls._kind, "some/model", **NON_DEFAULT)
     assert spec.api_key == NON_DEFAULT["api_key"]  # not part of equality's view of a key
@@ -81,7 +89,7 @@ def test_each_wrapper_hands_every_setting_to_the_spec(cls):
 
 @pytest.mark.parametrize("cls", _wrappers(), ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
 def test_each_wrappers_defaults_are_the_specs(cls):
-    model_field = "model_name" if cls.__name__ == "Qwen3Embedding" else "model"
+    model_field = _model_field(cls)
     defaults = {name: field.default for name, field in cls.model_fields.items()
                 if name in SPEC_SETTINGS}
     assert cls._spec_of({model_field: "some/model", **defaults}) == EngineSpec(cls._kind,
