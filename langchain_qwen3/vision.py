@@ -26,15 +26,15 @@ from langchain_qwen3.rerank import RerankHit
 from qwen3_core.spec import EngineSpec, Kind
 from qwen3_core.validation import check_query
 from qwen3_core.vision import (
+    DEFAULT_MAX_INPUT_PIXELS,
     DEFAULT_VL_EMBEDDING_MODEL,
     DEFAULT_VL_RERANKER_MODEL,
+    VL_RERANK_MAX_LENGTH,
     Qwen3VLEmbedder,
     Qwen3VLReranker,
     VisionInput,
     VisionRerankResult,
 )
-from qwen3_core.vision.images import DEFAULT_MAX_INPUT_PIXELS
-from qwen3_core.vision.reranker import VL_RERANK_MAX_LENGTH
 
 __all__ = ["Qwen3VLEmbeddings", "Qwen3VLRerank"]
 

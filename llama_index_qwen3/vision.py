@@ -27,16 +27,16 @@ from llama_index_qwen3._engine_fields import EngineFields
 from qwen3_core import EngineSpec
 from qwen3_core.spec import Kind
 from qwen3_core.vision import (
+    DEFAULT_MAX_INPUT_PIXELS,
     DEFAULT_VL_EMBEDDING_MODEL,
     DEFAULT_VL_RERANKER_MODEL,
+    VL_RERANK_MAX_LENGTH,
     ImageLike,
     Qwen3VLEmbedder,
     Qwen3VLReranker,
     VisionInput,
     VisionRerankResult,
 )
-from qwen3_core.vision.images import DEFAULT_MAX_INPUT_PIXELS
-from qwen3_core.vision.reranker import VL_RERANK_MAX_LENGTH
 
 __all__ = ["Qwen3VLEmbedding", "Qwen3VLRerank"]
 

@@ -19,7 +19,6 @@ from langchain_core.runnables import RunnableLambda
 from PIL import Image
 
 from langchain_qwen3 import Qwen3VLEmbeddings, Qwen3VLRerank, rerank_retriever
-from qwen3_core.testing.tiny_vl_models import build_tiny_vl_models
 
 TOLERANCE = 1e-5
 ENGINE = {"backend": "transformers", "dtype": "float32"}
@@ -29,9 +28,9 @@ TEXTS = ["A red square on a white page.", "Bread rises in a warm kitchen."]
 
 
 @pytest.fixture(scope="module")
-def vl_models(tmp_path_factory):
-    """The tiny random-weight Qwen3-VL embedding and reranker models."""
-    return build_tiny_vl_models(tmp_path_factory.mktemp("tiny-vl-models"))
+def vl_models(tiny_vl_models):
+    """The tiny random-weight Qwen3-VL embedding and reranker models (the session's)."""
+    return tiny_vl_models
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from PIL import Image
 
 from llama_index_qwen3 import Qwen3VLEmbedding, Qwen3VLRerank
-from qwen3_core.testing.tiny_vl_models import build_tiny_vl_models
 
 TOLERANCE = 1e-5
 ENGINE = {"backend": "transformers", "dtype": "float32"}
@@ -38,9 +37,9 @@ TEXTS = ["A red square on a white page.", "Bread rises in a warm kitchen."]
 
 
 @pytest.fixture(scope="module")
-def vl_models(tmp_path_factory):
-    """The tiny random-weight Qwen3-VL embedding and reranker models."""
-    return build_tiny_vl_models(tmp_path_factory.mktemp("tiny-vl-models"))
+def vl_models(tiny_vl_models):
+    """The tiny random-weight Qwen3-VL embedding and reranker models (the session's)."""
+    return tiny_vl_models
 
 
 @pytest.fixture(scope="module")

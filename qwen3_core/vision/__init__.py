@@ -13,16 +13,18 @@ from qwen3_core.vision.formats import (
     VL_QUERY_INSTRUCTION,
     VL_RERANK_INSTRUCTION,
 )
-from qwen3_core.vision.images import ImageError, ImageLike
+from qwen3_core.vision.images import DEFAULT_MAX_INPUT_PIXELS, ImageError, ImageLike
 from qwen3_core.vision.inputs import VisionInput
-from qwen3_core.vision.reranker import Qwen3VLReranker, VisionRerankResult
+from qwen3_core.vision.reranker import VL_RERANK_MAX_LENGTH, Qwen3VLReranker, VisionRerankResult
 
 __all__ = [
+    "DEFAULT_MAX_INPUT_PIXELS",
     "DEFAULT_VL_EMBEDDING_MODEL",
     "DEFAULT_VL_RERANKER_MODEL",
     "VL_DOCUMENT_INSTRUCTION",
     "VL_QUERY_INSTRUCTION",
     "VL_RERANK_INSTRUCTION",
+    "VL_RERANK_MAX_LENGTH",
     "ImageError",
     "ImageLike",
     "Qwen3VLEmbedder",

@@ -15,7 +15,7 @@ from qwen3_core.vision.images import DEFAULT_MAX_INPUT_PIXELS
 from qwen3_core.vision.inputs import VisionInput, to_content, to_contents
 from qwen3_core.vision.prompts import VisionPrompt
 
-__all__ = ["Qwen3VLReranker", "VisionRerankResult"]
+__all__ = ["VL_RERANK_MAX_LENGTH", "Qwen3VLReranker", "VisionRerankResult"]
 
 #: The official reranker script's longest prompt, in tokens.
 VL_RERANK_MAX_LENGTH = 10240
