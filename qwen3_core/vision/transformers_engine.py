@@ -31,7 +31,7 @@ __all__ = ["VisionTransformersEngine"]
 logger = logging.getLogger(__name__)
 
 _MISSING = "Qwen3-VL on backend='transformers' needs torch and transformers>=4.57: " \
-           "pip install 'qwen3-rag[transformers]'"
+           "pip install 'qwen3-rag[vision]'"
 # Padded tokens per forward pass (image tokens included).
 _TOKEN_BUDGET = {"cpu": 4096, "cuda": 32768}
 
