@@ -68,6 +68,24 @@ def test_llamaindex_notebook_runs(tiny_env, tmp_path):
     assert "rerank " in printed and "cosine " in printed
 
 
+@pytest.fixture()
+def tiny_vl_env(tiny_vl_models):
+    return {"QWEN3_VL_EMBEDDING_MODEL": str(tiny_vl_models.embedding),
+            "QWEN3_VL_RERANKER_MODEL": str(tiny_vl_models.reranker), "QWEN3_DTYPE": "float32"}
+
+
+def test_images_langchain_notebook_runs(tiny_vl_env, tmp_path):
+    printed = _printed(_execute("04_images_langchain_chroma.ipynb", tmp_path, tiny_vl_env))
+    assert "6 pictures and 3 passages indexed" in printed
+    assert "cosine distance" in printed and ".png" in printed
+
+
+def test_images_llamaindex_notebook_runs(tiny_vl_env, tmp_path):
+    printed = _printed(_execute("05_images_llamaindex.ipynb", tmp_path, tiny_vl_env))
+    assert "9 nodes indexed" in printed
+    assert printed.count("rerank ") == 6 and ".png" in printed
+
+
 @pytest.mark.vllm
 def test_vllm_server_notebook_runs(tiny_models, tmp_path):
     with socket.socket() as sock:
