@@ -23,6 +23,7 @@ import pytest
 
 from chroma_server import running_chroma_server
 
+from qwen3_core.lexical import PassageStore, read_manifest
 from qwen3_rag.cli import main
 from qwen3_rag.retrieval.store import open_client
 
@@ -144,6 +145,7 @@ def test_ray_index_matches_in_process_and_survives_a_killed_actor(
     address, node_pids = ray_cluster
     command = ["index", str(corpus), "--ray", address, "--chroma-url", chroma_url,
                "--collection", "on-ray", "--ray-actors", "2", "--batch-size", "16",
+               "--lexical-dir", str(tmp_path / "lexical"),
                "--embedding-model", str(tiny_models.embedding), *TRANSFORMERS]
     run = subprocess.Popen([sys.executable, "-m", "qwen3_rag.cli", *command],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -2,8 +2,10 @@
 
 The reader and the chunker are the in-process command's (same ids, same checks of bad
 records); the passages go to Ray's object store block by block and
-:func:`~qwen3_rag.indexing.ray_indexing.index_dataset` does the rest. Stale passages of changed
-files are not looked for on this path (the in-process command removes them).
+:func:`~qwen3_rag.indexing.ray_indexing.index_dataset` does the rest. The lexical (BM25) index
+is then brought in step from the collection here, as the in-process command's last step does.
+Stale passages of changed files are not looked for on this path (the in-process command removes
+them).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from qwen3_core.defaults import DEFAULT_EMBEDDING_MODEL
 from qwen3_rag.common.loading import API_KEY_VARIABLE, AppError
 from qwen3_rag.common.render import make_console
 from qwen3_rag.indexing.corpus_reader import CorpusError, CorpusReader
+from qwen3_rag.indexing.lexical_step import LexicalStep
 from qwen3_rag.indexing.passages import Chunker
-from qwen3_rag.retrieval.store import open_client
+from qwen3_rag.retrieval.store import VectorStore, open_client
 
 __all__ = ["LOCAL", "run_ray_index"]
 
@@ -99,6 +102,7 @@ def run_ray_index(args: argparse.Namespace, reader: CorpusReader, chunker: Chunk
     finally:
         ray.shutdown()
     seconds = time.monotonic() - started
+    lexical_line = None if args.parquet else _lexical_from_collection(args, status)
     for problem in reader.skipped:
         status.print(f"skipped: {problem}", highlight=False, soft_wrap=True)
     done = counts.embedded + counts.unchanged
@@ -110,4 +114,19 @@ def run_ray_index(args: argparse.Namespace, reader: CorpusReader, chunker: Chunk
                  f"({done / max(seconds, 1e-9):,.0f} passages/s), {len(reader.skipped):,} "
                  f"records skipped.\n{counts.embedded:,} embedded, {counts.unchanged:,} already "
                  f"stored. {where[0].upper()}{where[1:]} ({model}).", highlight=False)
+    if lexical_line:
+        status.print(lexical_line, highlight=False, soft_wrap=True)
     return 0
+
+
+def _lexical_from_collection(args: argparse.Namespace, status: Any) -> str | None:
+    """Bring the collection's lexical index in step with what the workers wrote."""
+    lexical = LexicalStep(args, lambda line: status.print(line, highlight=False, soft_wrap=True))
+    try:
+        lexical.start(VectorStore.existing(open_client(chroma_url=args.chroma_url),
+                                           args.collection))
+        return lexical.finish()
+    except (ValueError, OSError) as exc:
+        raise AppError(str(exc)) from exc
+    finally:
+        lexical.close()

@@ -212,6 +212,24 @@ class VectorStore:
                 f"{self.embedding_model!r}, but the embedding model gives {embedding_size}; "
                 f"use --embedding-model {self.embedding_model} or another --collection")
 
+    @classmethod
+    def existing(cls, client: Any, name: str) -> VectorStore:
+        """Open a collection qwen3-rag created, with the model and size recorded in it.
+
+        Raises:
+            ValueError: The collection is missing, or was not made by ``qwen3-rag index``.
+        """
+        check_collection_name(name)
+        try:
+            recorded = client.get_collection(name, embedding_function=None).metadata or {}
+        except Exception as exc:  # chromadb raises its own NotFoundError (a ValueError in 0.5)
+            raise ValueError(f"collection {name!r} does not exist ({exc})") from exc
+        if _MODEL_KEY not in recorded or _SIZE_KEY not in recorded:
+            raise ValueError(f"collection {name!r} was not made by `qwen3-rag index`: it records "
+                             "no embedding model")
+        return cls(client, name, str(recorded[_MODEL_KEY]), int(recorded[_SIZE_KEY]),
+                   create=False)
+
     @property
     def collection(self) -> Any:
         """The Chroma collection itself (its id and metadata identify it to a lexical index)."""
