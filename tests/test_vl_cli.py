@@ -216,3 +216,13 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
     with pytest.raises(SystemExit) as exit_:
         main(["search", "--image", str(corpus / "nothing.png"), "--collection", COLLECTION])
     assert exit_.value.code == 2 and "is not a file" in capsys.readouterr().err
+
+
+def test_a_text_model_leaves_the_images_out_and_says_so(corpus, chroma, tiny_models, capsys):
+    code = main(["index", str(corpus), "--chroma-dir", str(chroma), "--collection", "texts",
+                 "--embedding-model", str(tiny_models.embedding), *TRANSFORMERS, "--no-lexical"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Left out 4 image file(s)" in err and "is a text embedding model" in err
+    found = open_client(chroma).get_collection("texts").get(include=["documents"])
+    assert found["documents"] == [NOTE]
