@@ -22,6 +22,7 @@ NOTE = "A green triangle on a white page."
 SHAPES = {"red-circle": (220, 30, 30), "blue-square": (30, 30, 220),
           "green-triangle": (30, 160, 60)}
 TOLERANCE = 1e-4
+SHAPES_CYCLE = ("circle", "square", "triangle")
 
 
 def _draw(path: Path, colour: tuple[int, int, int], shape: str) -> None:
@@ -226,3 +227,35 @@ def test_a_text_model_leaves_the_images_out_and_says_so(corpus, chroma, tiny_mod
     assert "Left out 4 image file(s)" in err and "is a text embedding model" in err
     found = open_client(chroma).get_collection("texts").get(include=["documents"])
     assert found["documents"] == [NOTE]
+
+
+def test_a_killed_run_resumes_embedding_only_the_missing_images(tiny_vl_models, tmp_path,
+                                                                capsys):
+    import re
+
+    from test_index_resume import _kill_when_written, _rows_written
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    total = 40
+    for number in range(total):
+        colour = ((number * 37) % 256, (number * 91) % 256, (number * 53) % 256)
+        _draw(folder / f"shape-{number:03d}.png", colour, SHAPES_CYCLE[number % 3])
+    chroma_dir = tmp_path / "chroma"
+    command = ["index", str(folder), "--chroma-dir", str(chroma_dir), "--collection",
+               COLLECTION, "--embedding-model", str(tiny_vl_models.embedding), *TRANSFORMERS,
+               "--batch-size", "4"]
+    killed_at = _kill_when_written(command, chroma_dir, 8)
+    assert 0 < killed_at < total
+
+    stored_before = len(_stored(chroma_dir))
+    assert main(command) == 0
+    summary = capsys.readouterr().err
+    embedded = int(re.search(r"([\d,]+) embedded", summary).group(1))
+    assert embedded == total - stored_before, summary
+    stored = _stored(chroma_dir)
+    assert len(stored) == total and _rows_written(chroma_dir) == total
+    for path in sorted(folder.glob("*.png"))[::13]:
+        np.testing.assert_allclose(
+            stored[str(path.resolve())][1],
+            reference.vl_embed(tiny_vl_models.embedding, image=path), atol=TOLERANCE)
