@@ -54,6 +54,14 @@ def chroma(tmp_path):
     return tmp_path / "chroma"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _index(paths, chroma, models, capsys, *extra):
     code = main(["index", *map(str, paths), "--chroma-dir", str(chroma), "--collection",
                  COLLECTION, "--embedding-model", str(models.embedding), "--reranker-model",
@@ -197,6 +205,10 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
         (["search", "--image", str(corpus / "red-circle.png"), "--collection", "texts"],
          "holds text only"),
         (["search", "--collection", "texts"], "the query is empty"),
+        (["ui", "--embedding-model", str(tiny_vl_models.embedding), "--backend", "vllm",
+          "--port", str(_free_port())], "transformers backend only"),
+        (["ui", "--embedding-model", str(tiny_vl_models.embedding), "--reranker-model",
+          "Qwen/Qwen3-Reranker-0.6B", "--port", str(_free_port())], "is not a Qwen3-VL"),
     ]
     for words, message in cases:
         code = main([*words, "--chroma-dir", str(chroma)])
