@@ -122,7 +122,8 @@ _SLOW_MODULES = frozenset({
     "test_index_resume", "test_index_ray", "test_index_hardening",
     "test_eval_cli",
     "test_lexical_index_resume", "test_hybrid_search_cli", "test_hybrid_integrations",
-    "test_hybrid_ui", "test_eval_hybrid",
+    "test_hybrid_ui", "test_eval_hybrid", "test_vl_cli", "test_vl_ui",
+    "test_vl_eval",
 })
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from qwen3_rag.common.loading import (
     AppError,
     add_collection_argument,
     add_model_arguments,
     add_store_arguments,
+    check_vl_backend,
+    is_vl_model,
     load_embedder,
     load_reranker,
+    load_vl_embedder,
+    load_vl_reranker,
     open_database,
     open_store,
     positive_int,
@@ -19,6 +24,7 @@ from qwen3_rag.common.loading import (
 from qwen3_rag.common.recall_options import add_recall_arguments, open_recall
 from qwen3_rag.common.render import make_console, results_table
 from qwen3_rag.retrieval.hybrid import search
+from qwen3_rag.retrieval.multimodal import multimodal_query, multimodal_search, query_label
 from qwen3_rag.retrieval.store import (
     collection_sizes,
     default_chroma_dir,
@@ -31,7 +37,11 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag search``."""
-    parser.add_argument("query", help="what to look for")
+    parser.add_argument("query", nargs="?", default="",
+                        help="what to look for (may be left out with --image)")
+    parser.add_argument("--image", type=_image_file, default=None, metavar="PATH",
+                        help="an image to look for, alone or with the query's text (a "
+                             "collection indexed with a Qwen3-VL embedding model)")
     add_collection_argument(parser)
     parser.add_argument("--k", type=positive_int, default=20,
                         help="candidates from stage 1 (default 20)")
@@ -46,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("The models default to those recorded with the collection by `qwen3-rag "
                      "index` (or the demo); collections without a recorded reranker use "
                      "the default one.")
+
+
+def _image_file(text: str) -> str:
+    """An argparse type: an existing file (whether it is an image is found when it is read)."""
+    path = os.path.expanduser(text)
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file")
+    return path
 
 
 def _search_models(args: argparse.Namespace, client) -> tuple[str | None, str | None]:
@@ -72,12 +90,19 @@ def _search_models(args: argparse.Namespace, client) -> tuple[str | None, str | 
 
 def run(args: argparse.Namespace) -> int:
     """Search a collection; returns the exit code."""
-    if not args.query.strip():
+    if not args.query.strip() and args.image is None:
         raise AppError("the query is empty: give the words to look for, e.g. "
-                       "`qwen3-rag search \"longest river\"`")
+                       "`qwen3-rag search \"longest river\"`, or an image with --image PATH")
     # The database and the collection first: a wrong one fails in a second, not after a model.
     client = open_database(args)
     embedding_model, reranker_model = _search_models(args, client)
+    if embedding_model and is_vl_model(embedding_model):
+        return _run_multimodal(args, client, embedding_model, reranker_model)
+    if args.image is not None:
+        raise AppError(f"collection {args.collection!r} holds text only (embedded with "
+                       f"{embedding_model}); --image needs a collection indexed with a Qwen3-VL "
+                       f"embedding model (`qwen3-rag index PATH --embedding-model "
+                       f"Qwen/Qwen3-VL-Embedding-2B`)")
     with load_embedder(args, embedding_model) as embedder:
         store = open_store(args, args.collection, embedder, create=False, client=client)
         if store.count() == 0:
@@ -99,6 +124,39 @@ def run(args: argparse.Namespace) -> int:
                 lexical.close()
         for note in result.notes:
             status.print(note, highlight=False, soft_wrap=True)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        make_console().print(results_table(result))
+    return 0
+
+
+def _run_multimodal(args: argparse.Namespace, client, embedding_model: str,
+                    reranker_model: str | None) -> int:
+    """Search a collection of text and images with the Qwen3-VL models."""
+    from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL, ImageError
+
+    why = f"collection {args.collection!r} holds text and images ({embedding_model})"
+    if args.mode in ("bm25", "hybrid"):
+        raise AppError(f"{why}: it is searched by dense recall only, not --mode {args.mode}")
+    check_vl_backend(args, why)
+    reranker_model = reranker_model or DEFAULT_VL_RERANKER_MODEL
+    if not is_vl_model(reranker_model):
+        raise AppError(f"{why}, but the reranker {reranker_model} is not a Qwen3-VL reranker: "
+                       f"pass one with --reranker-model (e.g. {DEFAULT_VL_RERANKER_MODEL})")
+    query = multimodal_query(args.query, args.image)
+    with load_vl_embedder(args, embedding_model) as embedder:
+        store = open_store(args, args.collection, embedder, create=False, client=client)
+        if store.count() == 0:
+            raise AppError(f"collection {store.name!r} is empty; add files with "
+                           f"`qwen3-rag index PATH --collection {store.name}`")
+        with load_vl_reranker(args, reranker_model) as reranker:
+            try:
+                result = multimodal_search(store, embedder, reranker, query,
+                                           label=query_label(args.query, args.image), k=args.k,
+                                           top_n=args.top_n, instruction=args.instruction)
+            except (ImageError, ValueError) as exc:
+                raise AppError(str(exc)) from exc
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -37,10 +37,14 @@ __all__ = [
     "add_collection_argument",
     "add_model_arguments",
     "add_store_arguments",
+    "check_vl_backend",
     "command_backend",
     "directory",
+    "is_vl_model",
     "load_embedder",
     "load_reranker",
+    "load_vl_embedder",
+    "load_vl_reranker",
     "non_negative_int",
     "open_database",
     "open_store",
@@ -313,6 +317,80 @@ def load_reranker(args: argparse.Namespace, model: str | None = None) -> Qwen3Re
     return _open(Qwen3Reranker, "reranker", str(name), args)
 
 
+def is_vl_model(model: str) -> bool:
+    """Whether ``model`` is a Qwen3-VL model (its config's ``model_type`` is ``qwen3_vl``).
+
+    The official ids are known by name; another id or a directory is read (a hub id fetches
+    its config only). A model that cannot be read is taken for a text model: loading it then
+    says what is wrong.
+    """
+    from qwen3_core.models import resolve_model
+
+    name = str(model)
+    if name.startswith("Qwen/Qwen3-VL-"):
+        return True
+    if name.startswith(("Qwen/Qwen3-Embedding-", "Qwen/Qwen3-Reranker-")):
+        return False
+    try:
+        return resolve_model(name, weights=False).model_type == "qwen3_vl"
+    except Exception:
+        return False
+
+
+def check_vl_backend(args: argparse.Namespace, why: str) -> None:
+    """Refuse, before any model loads, a backend the Qwen3-VL models do not run on.
+
+    Args:
+        args: The command's options.
+        why: What needs a Qwen3-VL model, for the message (e.g. "collection 'pics' holds
+            images").
+
+    Raises:
+        AppError: ``--backend`` other than auto/transformers, or a server URL.
+    """
+    servers = [getattr(args, name, None) for name in
+               ("base_url", "embedding_base_url", "reranker_base_url")]
+    if args.backend not in ("auto", "transformers") or any(servers):
+        asked = "a server URL" if any(servers) else f"--backend {args.backend}"
+        raise AppError(f"{why}; Qwen3-VL models run on the transformers backend only "
+                       f"(--backend transformers or auto), not {asked}")
+
+
+def _vl_options(args: argparse.Namespace) -> argparse.Namespace:
+    """The options, with ``auto`` pinned to transformers (Qwen3-VL runs nowhere else yet)."""
+    return argparse.Namespace(**{**vars(args), "backend": "transformers", "base_url": None,
+                                 "embedding_base_url": None, "reranker_base_url": None})
+
+
+def load_vl_embedder(args: argparse.Namespace, model: str | None = None) -> Any:
+    """Open the Qwen3-VL embedding model ``model`` (else the options' or the default one).
+
+    Raises:
+        AppError: The model could not be loaded; the message names it and says what to do.
+    """
+    from qwen3_core.vision import DEFAULT_VL_EMBEDDING_MODEL, Qwen3VLEmbedder
+
+    name = model or args.embedding_model or DEFAULT_VL_EMBEDDING_MODEL
+    return _open(Qwen3VLEmbedder, "embedding", str(name), _vl_options(args))
+
+
+def load_vl_reranker(args: argparse.Namespace, model: str | None = None) -> Any:
+    """Open the Qwen3-VL reranker ``model`` (else the options' or the default one).
+
+    ``--max-length`` left at its default gives the reranker script's 10,240 tokens.
+
+    Raises:
+        AppError: The model could not be loaded; the message names it and says what to do.
+    """
+    from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL, VL_RERANK_MAX_LENGTH, Qwen3VLReranker
+
+    name = model or args.reranker_model or DEFAULT_VL_RERANKER_MODEL
+    max_length = VL_RERANK_MAX_LENGTH if args.max_length == DEFAULT_MAX_LENGTH \
+        else args.max_length
+    return _open(Qwen3VLReranker, "reranker", str(name), _vl_options(args),
+                 max_length=max_length)
+
+
 def add_collection_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--collection NAME``, checked against Chroma's naming rule while parsing."""
     parser.add_argument("--collection", type=valid_collection, default=DEFAULT_COLLECTION,
@@ -354,7 +432,7 @@ def _unreachable_database(args: argparse.Namespace, exc: Exception) -> AppError:
                     f"{type(exc).__name__}: {exc}")
 
 
-def open_store(args: argparse.Namespace, name: str, embedder: Qwen3Embedder, *,
+def open_store(args: argparse.Namespace, name: str, embedder: Any, *,
                create: bool = True, client: Any = None) -> VectorStore:
     """Open the collection ``name`` for ``embedder``'s vectors where the options say.
 

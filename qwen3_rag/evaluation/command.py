@@ -29,9 +29,13 @@ from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
+    check_vl_backend,
     directory,
+    is_vl_model,
     load_embedder,
     load_reranker,
+    load_vl_embedder,
+    load_vl_reranker,
     open_database,
     open_store,
     positive_int,
@@ -83,6 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("dataset", nargs="?", default=None, metavar="BEIR_DIR",
                       help="directory with corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv")
     data.add_argument("--split", default="test", help="qrels file of a BEIR directory")
+    data.add_argument("--images", action="store_true",
+                      help="the image and text test set qwen3-rag draws itself: 12 coloured "
+                           "shapes and their captions, queries like 'a red circle'; needs "
+                           "Qwen3-VL models (default Qwen/Qwen3-VL-Embedding-2B and "
+                           "Qwen/Qwen3-VL-Reranker-2B)")
     data.add_argument("--corpus", default=None, metavar="FILE",
                       help="hand-written passages, .jsonl or .csv: id, text, optional title")
     data.add_argument("--queries", default=None, metavar="FILE",
@@ -195,11 +204,20 @@ def _labels(models: Sequence[str]) -> dict[str, str]:
             depth[model] += 1
 
 
-def _defaults_missing() -> str | None:
+def _default_models(args: argparse.Namespace) -> tuple[str, str]:
+    """The embedding model and reranker used when none is named."""
+    if getattr(args, "images", False):
+        from qwen3_core.vision import DEFAULT_VL_EMBEDDING_MODEL, DEFAULT_VL_RERANKER_MODEL
+
+        return DEFAULT_VL_EMBEDDING_MODEL, DEFAULT_VL_RERANKER_MODEL
+    return DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL
+
+
+def _defaults_missing(args: argparse.Namespace) -> str | None:
     """Why the default models cannot be had (fetched or found in the cache), or None."""
     from qwen3_core.models import resolve_model
 
-    for model in (DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL):
+    for model in _default_models(args):
         try:
             resolve_model(model)
         except KeyboardInterrupt:
@@ -220,15 +238,16 @@ def _warn_random(console: Console, reason: str | None) -> None:
 def _systems(args: argparse.Namespace,
              status: Console) -> tuple[list[ModelSpec], list[ModelSpec], dict[str, str], bool]:
     """Embedding and reranker specs, their labels, and whether they are random tiny models."""
+    default_embedding, default_reranker = _default_models(args)
     embeddings = _paired("embedding", args.embedding_models, args.embedding_base_urls,
-                         DEFAULT_EMBEDDING_MODEL)
+                         default_embedding)
     rerankers = _paired("reranker", args.reranker_models, args.reranker_base_urls,
-                        DEFAULT_RERANKER_MODEL)
+                        default_reranker)
     tiny = args.tiny_models
     if tiny and _named_anything(args):
         raise AppError("--tiny-models replaces the models: name no model or server with it")
     if not tiny and not _named_anything(args):
-        reason = _defaults_missing()
+        reason = _defaults_missing(args)
         if reason:  # the defaults when they can be had, as the demo does; else tiny ones, loudly
             _warn_random(status, reason)
             tiny = True
@@ -236,13 +255,22 @@ def _systems(args: argparse.Namespace,
         _warn_random(status, None)
     if tiny:
         from qwen3_core.testing.tiny_models import build_tiny_models
+        from qwen3_core.testing.tiny_vl_models import build_tiny_vl_models
         from qwen3_rag.retrieval.store import cache_dir
 
-        models = build_tiny_models(cache_dir() / "tiny-models")  # shared with the demo
+        build = build_tiny_vl_models if getattr(args, "images", False) else build_tiny_models
+        models = build(cache_dir() / "tiny-models")  # shared with the demo
         embeddings, rerankers = [(str(models.embedding), None)], [(str(models.reranker), None)]
         labels = {str(models.embedding): "tiny random embedding",
                   str(models.reranker): "tiny random reranker"}
         return embeddings, rerankers, labels, True
+    if getattr(args, "images", False):
+        for kind, specs, example in (("embedding", embeddings, default_embedding),
+                                     ("reranker", rerankers, default_reranker)):
+            for model, _ in specs:
+                if not is_vl_model(model):
+                    raise AppError(f"--images needs Qwen3-VL models, and --{kind}-model "
+                                   f"{model} is not one (e.g. {example})")
     return embeddings, rerankers, _labels([m for m, _ in embeddings + rerankers]), False
 
 
@@ -265,10 +293,18 @@ def _stage_one(args: argparse.Namespace, spec: ModelSpec, test_set: TestSet, nam
                status: Console) -> tuple[Ranking, dict[str, list[str]]]:
     """Index the passages with one embedding model (what is missing) and recall."""
     from qwen3_rag.common.render import embedding_progress
-    from qwen3_rag.evaluation.pipeline import collection_name, index_passages, recall
+    from qwen3_rag.evaluation.pipeline import (
+        collection_name,
+        index_image_passages,
+        index_passages,
+        recall,
+    )
 
+    images = getattr(args, "images", False)
+    load = load_vl_embedder if images else load_embedder
+    index = index_image_passages if images else index_passages
     started = time.perf_counter()
-    with load_embedder(_model_args(args, "embedding", spec[1]), spec[0]) as embedder:
+    with load(_model_args(args, "embedding", spec[1]), spec[0]) as embedder:
         status.print(escape(f"{name}: loaded on {embedder.backend} "
                             f"({time.perf_counter() - started:.1f} s)"))
         if args.collection:  # e.g. built by `qwen3-rag index corpus.jsonl`, which keeps ids
@@ -279,7 +315,7 @@ def _stage_one(args: argparse.Namespace, spec: ModelSpec, test_set: TestSet, nam
                                                      embedder.max_length), embedder)
             with embedding_progress(status) as progress:
                 task = progress.add_task("embedding", total=len(test_set.passages))
-                added = index_passages(store, test_set, embedder.embed_documents,
+                added = index(store, test_set, embedder.embed_documents,
                                        on_progress=lambda n: progress.advance(task, n))
             status.print(escape(f"{name}: {added} passages embedded now, "
                                 f"{len(test_set.passages) - added} reused from Chroma "
@@ -311,10 +347,11 @@ def _evaluate(args: argparse.Namespace, test_set: TestSet, status: Console
             dense[spec] = _stage_one(args, spec, test_set, _name(spec, labels), status)
     first = _recall_systems(args, modes, test_set, dense, status)
     second: dict[tuple[Any, ModelSpec], Ranking] = {}
+    load = load_vl_reranker if getattr(args, "images", False) else load_reranker
     for reranker_spec in rerankers:
         started = time.perf_counter()
-        with load_reranker(_model_args(args, "reranker", reranker_spec[1]),
-                           reranker_spec[0]) as reranker:
+        with load(_model_args(args, "reranker", reranker_spec[1]),
+                  reranker_spec[0]) as reranker:
             status.print(escape(f"{_name(reranker_spec, labels)}: loaded on "
                                 f"{reranker.backend} ({time.perf_counter() - started:.1f} s)"))
             for spec, (candidates, texts) in first.items():
@@ -361,11 +398,37 @@ def _recall_systems(args: argparse.Namespace, modes: Sequence[str], test_set: Te
 
 
 def _load(args: argparse.Namespace) -> TestSet:
+    if getattr(args, "images", False):
+        return _load_images(args)
     try:
         return load_test_set(args.dataset, corpus=args.corpus, queries=args.queries,
                              split=args.split)
     except (TestSetError, ValueError) as exc:
         raise AppError(str(exc)) from exc
+
+
+def _load_images(args: argparse.Namespace) -> TestSet:
+    """The generated shapes, after refusing what does not go with them (before any model)."""
+    from qwen3_rag.evaluation.image_test_set import IMAGE_TEST_SET_NAME, build_image_test_set
+    from qwen3_rag.retrieval.store import cache_dir
+
+    given = [name for name, value in (("BEIR_DIR", args.dataset), ("--corpus", args.corpus),
+                                      ("--queries", args.queries),
+                                      ("--collection", args.collection)) if value]
+    if given:
+        raise AppError(f"--images is a test set of its own: leave out {', '.join(given)}")
+    if tuple(getattr(args, "recall", ("dense",))) != ("dense",):
+        raise AppError("--images is recalled densely only (no BM25 over images): leave out "
+                       "--recall")
+    urls = [*(args.embedding_base_urls or []), *(args.reranker_base_urls or [])]
+    if urls:
+        raise AppError("--images needs the Qwen3-VL models, which run on the transformers "
+                       "backend only: leave out the server URLs")
+    check_vl_backend(args, "--images evaluates Qwen3-VL models")
+    try:
+        return build_image_test_set(cache_dir() / "eval" / IMAGE_TEST_SET_NAME / "images")
+    except OSError as exc:
+        raise AppError(f"could not draw the image test set: {exc}") from exc
 
 
 def _require_collection(args: argparse.Namespace) -> None:

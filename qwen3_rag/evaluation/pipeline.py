@@ -12,13 +12,19 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from qwen3_rag.evaluation.metrics import Ranking
 from qwen3_rag.evaluation.test_set import TestSet
+from qwen3_rag.retrieval.multimodal import IMAGE_KEY, document_of
 from qwen3_rag.retrieval.store import VectorStore
 
-__all__ = ["RECORD_ID_KEY", "Reranks", "collection_name", "index_passages", "recall", "rerank"]
+__all__ = ["RECORD_ID_KEY", "Reranks", "collection_name", "index_image_passages",
+           "index_passages", "recall", "rerank"]
+
+#: Passages per model call when embedding images and text together.
+_IMAGE_BATCH = 8
 
 Progress = Callable[[int], None]
 #: Metadata key of the record a piece of a cut record came from (``qwen3-rag index``).
@@ -62,9 +68,36 @@ def index_passages(store: VectorStore, test_set: TestSet, embed: Callable[[list[
     return store.add(ids, texts, [{"id": pid} for pid in ids], embed, on_progress=on_progress)
 
 
+def index_image_passages(store: VectorStore, test_set: Any, embed: Callable[[list[Any]], Any],
+                         on_progress: Progress | None = None) -> int:
+    """:func:`index_passages` for a set with images (``test_set.images``).
+
+    Those are embedded as images, their path in ``metadata["image"]``; the rest as text.
+
+    Returns:
+        How many passages were embedded now.
+    """
+    images = dict(getattr(test_set, "images", {}))
+    ids = list(test_set.passages)
+    missing = store.missing(ids)
+    todo = [pid for pid in ids if pid in missing]
+    if on_progress is not None and len(ids) > len(todo):
+        on_progress(len(ids) - len(todo))
+    for start in range(0, len(todo), _IMAGE_BATCH):
+        batch = todo[start:start + _IMAGE_BATCH]
+        inputs = [Path(images[pid]) if pid in images else test_set.passages[pid]
+                  for pid in batch]
+        metadatas = [{"id": pid, **({IMAGE_KEY: images[pid]} if pid in images else {})}
+                     for pid in batch]
+        store.upsert(batch, [test_set.passages[pid] for pid in batch], metadatas, embed(inputs))
+        if on_progress is not None:
+            on_progress(len(batch))
+    return len(todo)
+
+
 def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: str,
            on_progress: Progress | None = None, instruction: str | None = None,
-           ) -> tuple[Ranking, dict[str, list[str]]]:
+           ) -> tuple[Ranking, dict[str, list[Any]]]:
     """Stage 1: each query's ``k`` nearest passages, timed query by query.
 
     Args:
@@ -79,13 +112,14 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
     One untimed query first keeps the model's warm-up out of the latencies.
 
     Returns:
-        The ranking, and each query's candidate texts in that order (for stage 2).
+        The ranking, and each query's candidates in that order for stage 2: their texts, or
+        for an image passage ``{"image": path}``.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     k = min(k, store.count())
     ids: dict[str, list[str]] = {}
-    texts: dict[str, list[str]] = {}
+    texts: dict[str, list[Any]] = {}
     seconds: dict[str, float] = {}
     # A first call's one-off costs are no query's latency.
     embedder.embed_queries(["warm-up"], instruction=instruction)
@@ -96,7 +130,7 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
         # A record `qwen3-rag index` cut into pieces is stored as <id>#0, <id>#1, ... with
         # its own id in `record_id`; the passage counts at its best piece's rank.
         ids[query_id] = [str(hit.metadata.get(RECORD_ID_KEY, hit.id)) for hit in hits]
-        texts[query_id] = [hit.text for hit in hits]
+        texts[query_id] = [document_of(hit) for hit in hits]
         if on_progress is not None:
             on_progress(1)
     details = {"stage": 1, "embedding_model": getattr(embedder, "model", None),
@@ -104,7 +138,7 @@ def recall(store: VectorStore, embedder: Any, test_set: TestSet, k: int, name: s
     return Ranking(name, ids, seconds, details), texts
 
 
-def rerank(candidates: Ranking, texts: dict[str, list[str]], reranker: Reranks,
+def rerank(candidates: Ranking, texts: dict[str, list[Any]], reranker: Reranks,
            test_set: TestSet, name: str, on_progress: Progress | None = None,
            instruction: str | None = None) -> Ranking:
     """Stage 2: every query's stage-1 candidates reordered by ``reranker``.

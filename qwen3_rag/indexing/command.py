@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
+from collections.abc import Callable
 
-from qwen3_core import DEFAULT_RERANKER_MODEL
+import numpy as np
+
+from qwen3_core import DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL
+from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL
 from qwen3_rag.common.loading import (
     SMALL_CORPUS_BYTES,
     AppError,
     add_collection_argument,
     add_model_arguments,
     add_store_arguments,
+    check_vl_backend,
     directory,
+    is_vl_model,
     load_embedder,
+    load_vl_embedder,
     non_negative_int,
     open_database,
     open_store,
@@ -21,11 +29,22 @@ from qwen3_rag.common.loading import (
 )
 from qwen3_rag.common.render import make_console
 from qwen3_rag.indexing.corpus_reader import BlankRecord, CorpusError, CorpusReader
-from qwen3_rag.indexing.files import SUFFIXES, scan_paths
+from qwen3_rag.indexing.files import (
+    IMAGE_SUFFIXES,
+    SUFFIXES,
+    TEXT_SUFFIXES,
+    is_image,
+    scan_paths,
+)
 from qwen3_rag.indexing.lexical_step import LexicalStep
 from qwen3_rag.indexing.lexical_step import add_arguments as add_lexical_arguments
-from qwen3_rag.indexing.passages import Chunker
-from qwen3_rag.indexing.pipeline import DEFAULT_BATCH_SIZE, index_records, vector_settings
+from qwen3_rag.indexing.passages import Chunker, Passage
+from qwen3_rag.indexing.pipeline import (
+    DEFAULT_BATCH_SIZE,
+    BadInputs,
+    index_records,
+    vector_settings,
+)
 from qwen3_rag.indexing.progress import indexing_progress
 from qwen3_rag.indexing.ray_command import LOCAL, run_ray_index
 from qwen3_rag.retrieval.store import recorded_reranker_model
@@ -35,9 +54,11 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qwen3-rag index``."""
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help=f"files ({', '.join(SUFFIXES)}) or directories searched "
-                             "recursively; records with an id (JSONL/CSV/Parquet `id` or "
-                             "`_id`) keep it in Chroma, cut ones as ID#0, ID#1, ...")
+                        help=f"files ({', '.join(TEXT_SUFFIXES)}; images "
+                             f"{', '.join(IMAGE_SUFFIXES)} with a Qwen3-VL --embedding-model) "
+                             "or directories searched recursively; records with an id "
+                             "(JSONL/CSV/Parquet `id` or `_id`) keep it in Chroma, cut ones as "
+                             "ID#0, ID#1, ...")
     add_collection_argument(parser)
     parser.add_argument("--chunk-size", type=positive_int, default=1000,
                         help="longest passage in characters (default 1000)")
@@ -72,7 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      f"{SMALL_CORPUS_BYTES // 1_000_000} MB (about "
                      f"{SMALL_CORPUS_BYTES // 1000:,} passages of 1,000 characters) are "
                      "embedded with transformers, which starts in seconds; larger corpora "
-                     "with vLLM, whose minute-long start on a CPU their size pays for.")
+                     "with vLLM, whose minute-long start on a CPU their size pays for. "
+                     "A Qwen3-VL --embedding-model (e.g. Qwen/Qwen3-VL-Embedding-2B) makes a "
+                     "multimodal collection: images are embedded as images, text files as "
+                     "text, on the transformers backend.")
     add_lexical_arguments(parser)
 
 
@@ -104,10 +128,24 @@ def run(args: argparse.Namespace) -> int:
     if scan.skipped_links:
         make_console(stderr=True).print(_links_report(scan.skipped_links), highlight=False,
                                         soft_wrap=True)
+    images = [path for path in files if is_image(path)]
+    model = str(args.embedding_model or DEFAULT_EMBEDDING_MODEL)
+    multimodal = bool(args.embedding_model) and is_vl_model(model)
+    if images and not multimodal:
+        files = [path for path in files if not is_image(path)]
+        note = (f"{len(images):,} image file(s) ({', '.join(IMAGE_SUFFIXES)}) found, but "
+                f"{model} is a text embedding model: images need a Qwen3-VL one, e.g. "
+                f"--embedding-model Qwen/Qwen3-VL-Embedding-2B")
+        if not files:
+            raise AppError(note)
+        make_console(stderr=True).print(f"Left out {note}.", highlight=False, soft_wrap=True)
     if not files:
         raise AppError(f"no corpus files found in {', '.join(args.paths)} "
                        f"(looked for {', '.join(SUFFIXES)} files)")
     reader = CorpusReader(files, skip_bad=args.skip_bad)
+    if multimodal:
+        _check_multimodal(args, model)
+        return _run_multimodal(args, reader, chunker, files)
     if args.ray is not None or args.parquet is not None:
         return run_ray_index(args, reader, chunker)
     # The backend `auto` picks without a GPU depends on the amount of text (see --help).
@@ -155,4 +193,84 @@ def run(args: argparse.Namespace) -> int:
                      highlight=False)
         if lexical_line:
             status.print(lexical_line, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _check_multimodal(args: argparse.Namespace, model: str) -> None:
+    """Refuse, before any model loads, what a multimodal collection cannot do yet."""
+    why = f"{model} is a Qwen3-VL embedding model"
+    if args.ray is not None or args.parquet is not None:
+        raise AppError(f"{why}: --ray and --parquet embed text only; index images without them")
+    check_vl_backend(args, why)
+    if args.reranker_model and not is_vl_model(args.reranker_model):
+        raise AppError(f"{why}, but --reranker-model {args.reranker_model} is not a Qwen3-VL "
+                       f"reranker, which a collection with images needs (e.g. "
+                       f"{DEFAULT_VL_RERANKER_MODEL})")
+
+
+def _image_embedder(embedder) -> Callable[[list], np.ndarray]:
+    """``embed_documents`` whose bad images become :class:`BadInputs` (skipped, not fatal)."""
+    from qwen3_core.vision import ImageError
+
+    def embed(inputs: list) -> np.ndarray:
+        try:
+            return embedder.embed_documents(inputs)
+        except ImageError as exc:
+            failures = {}
+            for place, why in exc.failures:
+                match = re.search(r"\[(\d+)\]", place)
+                if match is None:
+                    raise
+                failures[int(match.group(1))] = why
+            raise BadInputs(failures) from exc
+
+    return embed
+
+
+def _run_multimodal(args: argparse.Namespace, reader: CorpusReader, chunker: Chunker,
+                    files: list) -> int:
+    """Index text and image files into a multimodal collection with a Qwen3-VL model."""
+    status = make_console(stderr=True)
+    client = open_database(args)
+    recorded = recorded_reranker_model(client, args.collection)
+    if recorded and not args.reranker_model and not is_vl_model(recorded):
+        recorded = None  # a text reranker cannot read the images: the VL default instead
+    reranker_model = args.reranker_model or recorded or DEFAULT_VL_RERANKER_MODEL
+    bad_images: list[CorpusError] = []
+
+    def on_bad(passage: Passage, why: str) -> None:
+        problem = CorpusError(passage.source, None, why)
+        if not args.skip_bad and not is_image(passage.source):
+            raise AppError(str(problem))
+        bad_images.append(problem)
+
+    with load_vl_embedder(args, str(args.embedding_model)) as embedder:
+        store = open_store(args, args.collection, embedder, client=client)
+        started = time.monotonic()
+        try:
+            store.require_settings(vector_settings(embedder.model, embedder.max_length))
+            store.record_reranker(reranker_model)
+            with indexing_progress(status) as progress:
+                total = reader.total()
+                task = progress.add_task("indexing", total=total)
+                counts = index_records(reader, store, _image_embedder(embedder), chunker,
+                                       batch_size=args.batch_size,
+                                       on_records=lambda n: progress.advance(task, n),
+                                       on_bad=on_bad)
+                progress.update(task, completed=total)
+        except (CorpusError, ValueError, OSError) as exc:
+            raise AppError(str(exc)) from exc
+        seconds = time.monotonic() - started
+        skipped = [*reader.skipped, *bad_images]
+        if skipped:
+            status.print(_skipped_report(skipped), highlight=False, soft_wrap=True)
+        images = sum(1 for path in files if is_image(path))
+        status.print(f"{counts.records:,} records from {len(files)} file(s) ({images:,} "
+                     f"image(s)) in {seconds:,.0f} s, {len(skipped):,} skipped.\n"
+                     f"{counts.passages:,} passages: {counts.embedded:,} embedded, "
+                     f"{counts.unchanged:,} already stored, {counts.removed:,} stale removed.\n"
+                     f"Collection {store.name!r} (text and images) now holds "
+                     f"{store.count():,} passages ({embedder.model} on {embedder.backend}; "
+                     f"`search` reranks with {reranker_model}; dense recall only, no BM25 "
+                     f"index).", highlight=False)
     return 0

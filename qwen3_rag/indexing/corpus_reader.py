@@ -12,6 +12,9 @@ Formats, chosen by suffix:
   gives every row its id.
 * ``.parquet``: the same column names, read in row groups (needs pyarrow).
 * ``.txt`` and ``.md``: the whole file is one record without an id.
+* ``.png``, ``.jpg``, ``.jpeg``, ``.webp``: the whole file is one image record (for a
+  multimodal collection): its text is the file name, ``image_sha256`` the hash of its bytes.
+  Whether it decodes is found out when it is embedded.
 
 Nothing is held but the record being read and the ids seen so far (to refuse duplicates). A
 record longer than :data:`MAX_RECORD_BYTES` is refused (a bad record: ``--skip-bad`` goes on
@@ -21,6 +24,7 @@ without it); a blank one is always set aside and counted, never indexed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -65,6 +69,7 @@ class Record:
         id: The record's own id, or None where the file has none (content-derived ids).
         metadata: Scalar fields to store beside the vectors.
         id_field: The field the id came from (``id`` or ``_id``), for messages.
+        image_sha256: For an image file, the SHA-256 of its bytes (None for text).
     """
 
     text: str
@@ -73,6 +78,7 @@ class Record:
     id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     id_field: str | None = field(default=None, compare=False)
+    image_sha256: str | None = None
 
 
 class CorpusError(ValueError):
@@ -232,8 +238,25 @@ def _whole_file(path: Path) -> Iterator[Record | CorpusError]:
     yield Record(path.read_text(encoding="utf-8"), str(path.resolve()))
 
 
+def _image_file(path: Path) -> Iterator[Record | CorpusError]:
+    size = path.stat().st_size
+    if size > MAX_RECORD_BYTES:
+        yield _too_long(path, None, size)
+        return
+    if size == 0:
+        yield CorpusError(path, None, "empty file: not an image")
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    source = str(path.resolve())
+    yield Record(path.name, source, metadata={"image": source}, image_sha256=digest.hexdigest())
+
+
 _READERS = {".jsonl": _jsonl, ".csv": _csv, ".parquet": _parquet, ".txt": _whole_file,
-            ".md": _whole_file}
+            ".md": _whole_file, ".png": _image_file, ".jpg": _image_file,
+            ".jpeg": _image_file, ".webp": _image_file}
 
 
 def read_file(path: Path) -> Iterator[Record | CorpusError]:

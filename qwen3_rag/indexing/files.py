@@ -13,10 +13,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SUFFIXES", "FileScan", "find_files", "scan_paths"]
+__all__ = ["IMAGE_SUFFIXES", "SUFFIXES", "TEXT_SUFFIXES", "FileScan", "find_files", "is_image",
+           "scan_paths"]
 
-#: The formats :mod:`qwen3_rag.indexing.corpus_reader` reads.
-SUFFIXES = (".jsonl", ".csv", ".parquet", ".txt", ".md")
+#: The text formats :mod:`qwen3_rag.indexing.corpus_reader` reads.
+TEXT_SUFFIXES = (".jsonl", ".csv", ".parquet", ".txt", ".md")
+#: Images, indexed into a multimodal collection (a Qwen3-VL embedding model).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: Every file ``index`` picks up.
+SUFFIXES = TEXT_SUFFIXES + IMAGE_SUFFIXES
+
+
+def is_image(path: str | Path) -> bool:
+    """Whether ``path`` is one of the image files ``index`` reads (by suffix)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 @dataclass

@@ -10,12 +10,16 @@ Ids:
 
 Every passage's metadata has ``content_hash``, the SHA-256 of its text: a record whose text
 changed under the same id is found and embedded again.
+
+An image file is one passage: its ``content_hash`` is the SHA-256 of its bytes, its id the hash
+of its path and that, ``image`` in the metadata its path; its text is the file name.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from qwen3_rag.indexing.corpus_reader import Record
@@ -43,6 +47,13 @@ class Passage:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: The id is a hash of source and text, so a stored id is this very text.
     content_addressed: bool = False
+    #: The image file this passage is (None for text).
+    image: str | None = None
+
+    @property
+    def embed_input(self) -> str | Path:
+        """What the embedding model is given: the text, or the image file's path."""
+        return Path(self.image) if self.image is not None else self.text
 
     @property
     def content_hash(self) -> str:
@@ -78,6 +89,12 @@ class Chunker:
 
     def passages(self, record: Record) -> list[Passage]:
         """The passages of one record (none for a blank text); the record is not changed."""
+        if record.image_sha256 is not None:
+            metadata = {**record.metadata, "source": record.source,
+                        "image": record.source, HASH_KEY: record.image_sha256}
+            return [Passage(content_id(record.image_sha256, record.source), record.text,
+                            record.source, metadata, content_addressed=True,
+                            image=record.source)]
         splitter = self._markdown if record.source.lower().endswith(".md") else self._plain
         pieces = [piece for piece in splitter.split_text(record.text) if piece.strip()]
         if record.source != self._source:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,8 @@ from qwen3_rag.indexing.corpus_reader import Record
 from qwen3_rag.indexing.passages import Chunker, Passage
 from qwen3_rag.retrieval.store import VectorStore
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IndexCounts", "index_records", "is_stored", "vector_settings"]
+__all__ = ["DEFAULT_BATCH_SIZE", "BadInputs", "IndexCounts", "index_records", "is_stored",
+           "vector_settings"]
 
 #: Passages per model call and per Chroma upsert.
 DEFAULT_BATCH_SIZE = 64
@@ -30,6 +32,20 @@ def vector_settings(model: str, max_length: int) -> dict[str, str | int]:
     # Documents are embedded without an instruction, as the model card does; recorded so a
     # collection never mixes in vectors of documents embedded with one.
     return {"model": model, "max_length": max_length, "document_instruction": ""}
+
+
+class BadInputs(ValueError):
+    """Raised by an ``embed`` function: these inputs of the batch cannot be embedded.
+
+    The batch is embedded again without them, and each is reported (``on_bad``), not stored.
+
+    Args:
+        failures: Position in the batch -> why.
+    """
+
+    def __init__(self, failures: dict[int, str]):
+        super().__init__("; ".join(f"[{i}] {why}" for i, why in sorted(failures.items())))
+        self.failures = failures
 
 
 @dataclass
@@ -65,11 +81,12 @@ def is_stored(passage_id: str, content_hash: str, stored: dict[str, str | None],
 class _Batcher:
     """Collects whole records' passages and stores them when a batch is full."""
 
-    def __init__(self, store: VectorStore, embed: Callable[[list[str]], np.ndarray],
+    def __init__(self, store: VectorStore, embed: Callable[[list[Any]], np.ndarray],
                  batch_size: int, counts: IndexCounts,
-                 on_records: Callable[[int], None] | None):
+                 on_records: Callable[[int], None] | None,
+                 on_bad: Callable[[Passage, str], None] | None = None):
         self.store, self.embed, self.batch_size = store, embed, batch_size
-        self.counts, self.on_records = counts, on_records
+        self.counts, self.on_records, self.on_bad = counts, on_records, on_bad
         self.pending: list[Passage] = []
         self.pending_records = 0
 
@@ -94,19 +111,35 @@ class _Batcher:
         # A text repeated in a file without ids gives one id twice; Chroma takes each id once.
         todo = list({p.id: p for p in reversed(batch) if not is_stored(
             p.id, p.content_hash, stored, content_addressed=p.content_addressed)}.values())[::-1]
-        if todo:
-            vectors = self.embed([p.text for p in todo])
+        unchanged = len(batch) - len(todo)
+        todo = self._embed_and_store(todo)
+        self.counts.passages += unchanged + len(todo)
+        self.counts.embedded += len(todo)
+        self.counts.unchanged += unchanged
+
+    def _embed_and_store(self, todo: list[Passage]) -> list[Passage]:
+        """Embed and store ``todo``, leaving out (and reporting) inputs the model refuses."""
+        while todo:
+            try:
+                vectors = self.embed([p.embed_input for p in todo])
+            except BadInputs as bad:
+                if self.on_bad is None or not bad.failures:
+                    raise
+                for position, why in sorted(bad.failures.items()):
+                    self.on_bad(todo[position], why)
+                todo = [p for i, p in enumerate(todo) if i not in bad.failures]
+                continue
             self.store.upsert([p.id for p in todo], [p.text for p in todo],
                               [p.metadata for p in todo], vectors)
-        self.counts.passages += len(batch)
-        self.counts.embedded += len(todo)
-        self.counts.unchanged += len(batch) - len(todo)
+            break
+        return todo
 
 
 def index_records(records: Iterable[Record], store: VectorStore,
-                  embed: Callable[[list[str]], np.ndarray], chunker: Chunker, *,
+                  embed: Callable[[list[Any]], np.ndarray], chunker: Chunker, *,
                   batch_size: int = DEFAULT_BATCH_SIZE,
-                  on_records: Callable[[int], None] | None = None) -> IndexCounts:
+                  on_records: Callable[[int], None] | None = None,
+                  on_bad: Callable[[Passage, str], None] | None = None) -> IndexCounts:
     """Embed and store every record's passages that the collection lacks or holds changed.
 
     When the records of a file end, its passages that this run did not produce (the file
@@ -117,10 +150,13 @@ def index_records(records: Iterable[Record], store: VectorStore,
             :class:`~qwen3_rag.indexing.corpus_reader.CorpusReader`); records of one file come
             together.
         store: The collection.
-        embed: Turns a list of texts into an ``(n, d)`` array (``embed_documents``).
+        embed: Turns a list of texts (and, for image passages, image paths) into an
+            ``(n, d)`` array (``embed_documents``); may raise :class:`BadInputs`.
         chunker: Cuts records into passages.
         batch_size: Passages per model call and per upsert.
         on_records: Called with the number of records done after each batch.
+        on_bad: Called with each passage ``embed`` refused and why (it is not stored); without
+            it :class:`BadInputs` ends the run.
 
     Returns:
         The counts of the run.
@@ -128,7 +164,7 @@ def index_records(records: Iterable[Record], store: VectorStore,
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     counts = IndexCounts()
-    batcher = _Batcher(store, embed, batch_size, counts, on_records)
+    batcher = _Batcher(store, embed, batch_size, counts, on_records, on_bad)
     source: str | None = None
     kept: set[str] = set()
     for record in records:

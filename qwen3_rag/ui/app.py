@@ -16,17 +16,31 @@ from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
+    check_vl_backend,
+    is_vl_model,
     load_embedder,
     load_reranker,
+    load_vl_embedder,
+    load_vl_reranker,
     open_store,
     port_number,
 )
 from qwen3_rag.common.recall_options import add_recall_arguments
 from qwen3_rag.common.render import snippet, source_of
 from qwen3_rag.retrieval.hybrid import MODES, search
+from qwen3_rag.retrieval.multimodal import (
+    IMAGE_KEY,
+    multimodal_query,
+    multimodal_search,
+    query_label,
+)
 from qwen3_rag.retrieval.store import DEFAULT_COLLECTION, VectorStore
 
-__all__ = ["RANKED_HEADERS", "add_arguments", "build_app", "rank_passages", "run"]
+__all__ = ["RANKED_HEADERS", "add_arguments", "build_app", "image_thumbnails", "rank_passages",
+           "run"]
+
+#: Longest side of an image result's thumbnail, in pixels.
+THUMBNAIL_PIXELS = 256
 
 RANKED_HEADERS = ["rank", "score", "input #", "passage"]
 _STAGE1_HEADERS = ["#", "cosine", "source", "passage"]
@@ -101,10 +115,56 @@ def _search_rows(result) -> tuple[list[list[Any]], list[list[Any]], str]:
     return stage1, stage2, timing
 
 
+def image_thumbnails(result) -> list[tuple[Any, str]]:
+    """The reranked image hits as ``(thumbnail, caption)``, best first, for a gallery.
+
+    A file that cannot be read any more (moved, deleted) is left out.
+    """
+    from PIL import Image
+
+    shown = []
+    for rank, item in enumerate(result.reranked, 1):
+        path = item.hit.metadata.get(IMAGE_KEY)
+        if not path:
+            continue
+        try:
+            with Image.open(str(path)) as image:
+                image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+                thumbnail = image.convert("RGB")
+        except (OSError, ValueError):
+            continue
+        shown.append((thumbnail, f"#{rank} · {item.score:.4f} · {path}"))
+    return shown
+
+
+def _gallery_html(thumbnails: list[tuple[Any, str]]) -> str:
+    """The thumbnails in a row, each with its caption, the images inline (no file serving)."""
+    import base64
+    import html
+    import io
+
+    if not thumbnails:
+        return "<p>No image among the reranked results.</p>"
+    figures = []
+    for image, caption in thumbnails:
+        data = io.BytesIO()
+        image.save(data, format="PNG")
+        source = "data:image/png;base64," + base64.b64encode(data.getvalue()).decode()
+        figures.append(
+            f'<figure style="margin:0;width:180px">'
+            f'<img src="{source}" alt="{html.escape(caption)}" '
+            f'style="max-width:180px;max-height:150px;border:1px solid #ddd;border-radius:4px">'
+            f'<figcaption style="font-size:12px;overflow-wrap:anywhere">{html.escape(caption)}'
+            f"</figcaption></figure>")
+    return ('<div style="display:flex;flex-wrap:wrap;gap:16px"><strong style="width:100%">'
+            'Image results (reranked)</strong>' + "".join(figures) + "</div>")
+
+
 def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
               open_collection: Callable[[str], VectorStore] | None = None,
               default_collection: str = DEFAULT_COLLECTION,
-              open_lexical: Callable[[VectorStore, str | None], tuple[str, Any]] | None = None):
+              open_lexical: Callable[[VectorStore, str | None], tuple[str, Any]] | None = None,
+              *, multimodal: bool = False):
     """The Gradio page.
 
     Args:
@@ -115,6 +175,8 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
         default_collection: Pre-filled collection name.
         open_lexical: Returns the recall mode and lexical index of a store for a chosen mode
             (None: hybrid where the collection has a lexical index); without it, dense only.
+        multimodal: ``reranker`` and ``embedder`` are Qwen3-VL models: the search tab takes an
+            image query too, recalls densely and shows image results as thumbnails.
 
     Returns:
         A ``gradio.Blocks``; call ``.launch()`` on it.
@@ -127,6 +189,21 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
         except (ValueError, TypeError) as exc:
             raise gr.Error(str(exc)) from exc
         return rows, _chart(rows)
+
+    def on_image_search(query: str, collection: str, k: float, top_n: float,
+                        image: str | None = None):
+        if embedder is None or open_collection is None:
+            raise gr.Error("Search is off: start the page without --no-search.")
+        from qwen3_core.vision import ImageError
+
+        try:
+            store = open_collection(collection.strip())
+            result = multimodal_search(store, embedder, reranker, multimodal_query(query, image),
+                                       label=query_label(query, image), k=int(k),
+                                       top_n=int(top_n))
+        except (AppError, ImageError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return (*_search_rows(result), _gallery_html(image_thumbnails(result)))
 
     def on_search(query: str, collection: str, k: float, top_n: float, mode: str = "auto"):
         if embedder is None or open_collection is None:
@@ -178,11 +255,18 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
                 k = gr.Number(label="k (stage 1)", value=20, precision=0, minimum=1, elem_id="k")
                 top_n = gr.Number(label="top n (stage 2)", value=5, precision=0, minimum=1,
                                   elem_id="top-n")
-                recall_mode = gr.Radio(["auto", *MODES], value="auto", label="recall",
-                                       info="auto: hybrid where a lexical index exists",
-                                       elem_id="recall-mode")
+                if multimodal:
+                    image_query = gr.Image(label="Image query (optional)", type="filepath",
+                                           sources=["upload"], height=140,
+                                           elem_id="search-image")
+                else:
+                    recall_mode = gr.Radio(["auto", *MODES], value="auto", label="recall",
+                                           info="auto: hybrid where a lexical index exists",
+                                           elem_id="recall-mode")
             search_button = gr.Button("Search", variant="primary", elem_id="search")
             timing = gr.Markdown()
+            if multimodal:
+                gallery = gr.HTML(elem_id="image-hits")
             with gr.Row():
                 stage1 = gr.Dataframe(headers=_STAGE1_HEADERS, label="Stage 1: recall",
                                       interactive=False, wrap=True, elem_id="stage1",
@@ -190,9 +274,15 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
                 stage2 = gr.Dataframe(headers=_STAGE2_HEADERS, label="Stage 2: reranked",
                                       interactive=False, wrap=True, elem_id="stage2",
                                       column_widths=["7%", "13%", "10%", "12%", "16%", "42%"])
-            search_inputs = [search_query, collection, k, top_n, recall_mode]
-            search_button.click(on_search, search_inputs, [stage1, stage2, timing])
-            search_query.submit(on_search, search_inputs, [stage1, stage2, timing])
+            if multimodal:
+                image_inputs = [search_query, collection, k, top_n, image_query]
+                image_outputs = [stage1, stage2, timing, gallery]
+                search_button.click(on_image_search, image_inputs, image_outputs)
+                search_query.submit(on_image_search, image_inputs, image_outputs)
+            else:
+                search_inputs = [search_query, collection, k, top_n, recall_mode]
+                search_button.click(on_search, search_inputs, [stage1, stage2, timing])
+                search_query.submit(on_search, search_inputs, [stage1, stage2, timing])
     return app
 
 
@@ -225,6 +315,8 @@ def run(args: argparse.Namespace) -> int:
     _require_free_port(args.host, args.port)  # a second, where importing Gradio takes several
     if importlib.util.find_spec("gradio") is None:
         raise AppError("the web page needs Gradio: pip install 'qwen3-rag[ui]'")
+    if args.embedding_model and is_vl_model(args.embedding_model):
+        return _run_multimodal(args)
     with load_reranker(args) as reranker:
         embedder = None if args.no_search else load_embedder(args)
 
@@ -240,6 +332,35 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             app = build_app(reranker, embedder, store, open_lexical=lexical)
+            app.launch(server_name=args.host, server_port=args.port)
+        finally:
+            if embedder is not None:
+                embedder.close()
+    return 0
+
+
+def _run_multimodal(args: argparse.Namespace) -> int:
+    """The page with the Qwen3-VL models: text and image queries, image results as thumbnails."""
+    from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL
+
+    why = f"--embedding-model {args.embedding_model} is a Qwen3-VL model"
+    check_vl_backend(args, why)
+    if args.mode in ("bm25", "hybrid"):
+        raise AppError(f"{why}: its collections are searched by dense recall only, not "
+                       f"--mode {args.mode}")
+    reranker_model = args.reranker_model or DEFAULT_VL_RERANKER_MODEL
+    if not is_vl_model(reranker_model):
+        raise AppError(f"{why}, but --reranker-model {reranker_model} is not a Qwen3-VL "
+                       f"reranker (e.g. {DEFAULT_VL_RERANKER_MODEL})")
+    with load_vl_reranker(args, reranker_model) as reranker:
+        embedder = None if args.no_search else load_vl_embedder(args)
+
+        def store(name: str) -> VectorStore:
+            assert embedder is not None
+            return open_store(args, name, embedder, create=False)
+
+        try:
+            app = build_app(reranker, embedder, store, multimodal=True)
             app.launch(server_name=args.host, server_port=args.port)
         finally:
             if embedder is not None:
