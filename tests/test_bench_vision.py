@@ -53,3 +53,14 @@ def test_quick_run_records_every_output_and_agrees_with_the_card(vision_report):
     assert all(row["image_tokens"] == row["n"] for row in rows)
     assert all(row["text_tokens"] >= row["n"] for row in rows)
     assert all(row["vision_seconds"] is not None for row in rows)
+
+
+def test_bench_run_vision_hands_its_options_to_bench_vision(monkeypatch, tmp_path):
+    import bench.vision
+    from bench.run import main as run_main
+
+    seen = []
+    monkeypatch.setattr(bench.vision, "main", lambda argv: seen.append(argv) or 0)
+    assert run_main(["--vision", "--smoke", "--output", str(tmp_path)]) == 0
+    assert seen == [["--quick", "--tiny", "--in-process", "--output", str(tmp_path),
+                     "--timeout", "3600.0"]]
