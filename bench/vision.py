@@ -67,7 +67,7 @@ class Sizes:
     token_repeats: int = 5
 
 
-QUICK = Sizes(embed_images=12, rerank_images=8, repeats=2, token_counts=(16, 64, 256),
+QUICK = Sizes(embed_images=12, rerank_images=8, repeats=3, token_counts=(16, 64, 256),
               token_repeats=3)
 
 

@@ -63,4 +63,4 @@ def test_bench_run_vision_hands_its_options_to_bench_vision(monkeypatch, tmp_pat
     monkeypatch.setattr(bench.vision, "main", lambda argv: seen.append(argv) or 0)
     assert run_main(["--vision", "--smoke", "--output", str(tmp_path)]) == 0
     assert seen == [["--quick", "--tiny", "--in-process", "--output", str(tmp_path),
-                     "--timeout", "3600.0"]]
+                     "--timeout", "3600"]]
