@@ -9,6 +9,7 @@ Examples::
     python -m bench.run                      # full run, report in docs/
     python -m bench.run --quick
     python -m bench.run --systems card,transformers --layers 4 --output /tmp/bench
+    python -m bench.run --vision --quick     # Qwen3-VL on images instead (bench.vision)
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "faster, but peak memory then accumulates across systems")
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds one system may take before it counts as failed")
+    parser.add_argument("--vision", action="store_true",
+                        help="run the Qwen3-VL image benchmark instead (python -m bench.vision; "
+                             "--quick, --smoke, --output, --models-dir, --note and --timeout "
+                             "carry over), writing benchmarks-vision.md")
 
 
 def _selected_systems(args: argparse.Namespace) -> list[str]:
@@ -206,6 +211,8 @@ def _tolerance(dtype: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run the selected systems and write the report; returns 1 when any system failed."""
+    if args.vision:
+        return _run_vision(args)
     if importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("the benchmark's chart needs matplotlib: pip install 'qwen3-rag[bench]'")
     if args.output is None:
@@ -269,6 +276,19 @@ def run(args: argparse.Namespace) -> int:
     }
     render(data, args.output)
     return 1 if any("error" in r for kinds in raw.values() for r in kinds.values()) else 0
+
+
+def _run_vision(args: argparse.Namespace) -> int:
+    from bench.vision import main as vision_main
+
+    argv = ["--quick"] if args.quick or args.smoke else []
+    if args.smoke:
+        argv += ["--tiny", "--in-process"]
+    for option, value in (("--output", args.output), ("--models-dir", args.models_dir),
+                          ("--note", args.note or None), ("--render", args.render)):
+        if value is not None:
+            argv += [option, str(value)]
+    return vision_main([*argv, "--timeout", str(args.timeout)])
 
 
 def _mode(args: argparse.Namespace) -> str:
