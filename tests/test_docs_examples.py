@@ -4,10 +4,11 @@ The models come from ``qwen3-rag models --tiny DIR`` and its ``export`` lines, a
 tells a reader without network access to do. The blocks of one page run in order in one
 namespace (a page reads as one script), every page in one process, so wrappers with equal
 settings share their engines across pages. The backend is whatever ``auto`` picks here, as for
-a reader who copies a block. A block that reads a server's URL (``SERVER_VARIABLES``) runs in
-a second process, whose environment points at the session's real ``qwen3-rag serve`` servers;
-only those blocks wait for the servers to start. A block that cannot run on a test machine
-starts with ``# Not run by the docs test: <reason>``; those are few, and each says why.
+a reader who copies a block. A block that reads where a service is from the environment
+(``SERVICES``) runs in a process of its own, whose environment points at real ones started for
+it: ``qwen3-rag serve`` servers, or a Chroma server and a Parquet folder for Ray on this
+machine; only those blocks wait for them. A block that cannot run on a test machine starts with
+``# Not run by the docs test: <reason>`` (at most ``MAX_SKIPPED``, each saying why).
 """
 
 from __future__ import annotations
@@ -29,10 +30,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SKIP_MARK = "# Not run by the docs test:"
-#: How many blocks may be marked as not run, in all.
-MAX_SKIPPED = 6
-#: The environment variables a block reads to find ``qwen3-rag serve`` servers.
-SERVER_VARIABLES = ("QWEN3_EMBEDDING_URL", "QWEN3_RERANKER_URL", "QWEN3_RERANKER_URLS")
+#: How many blocks may be marked as not run, in all: none today (serving and Ray blocks run
+#: against services the test starts, see ``SERVICES``).
+MAX_SKIPPED = 0
+#: The fixture that runs the blocks reading any of these environment variables (where a
+#: service is), with them set.
+SERVICES = {
+    "server_results": ("QWEN3_EMBEDDING_URL", "QWEN3_RERANKER_URL", "QWEN3_RERANKER_URLS"),
+    "ray_results": ("CHROMA_URL", "PASSAGES_PATH"),
+}
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)$")
 
 
@@ -56,8 +62,10 @@ class Block:
         return None
 
     @property
-    def needs_servers(self) -> bool:
-        return any(name in self.source for name in SERVER_VARIABLES)
+    def runner(self) -> str:
+        """The fixture that runs this block: one of ``SERVICES``, else ``results``."""
+        return next((fixture for fixture, names in SERVICES.items()
+                     if any(name in self.source for name in names)), "results")
 
 
 def collect(path: Path) -> list[Block]:
@@ -156,6 +164,10 @@ def test_the_pages_have_python_blocks_and_few_are_not_run():
     assert len(skipped) <= MAX_SKIPPED, [block.name for block in skipped]
 
 
+def _runnable(runner: str) -> list[Block]:
+    return [b for b in BLOCKS if b.skip_reason is None and b.runner == runner]
+
+
 def _run_in_a_process(blocks: list[Block], work: Path, env: dict[str, str]) -> dict[str, dict]:
     """Run ``blocks`` with :func:`run_blocks` in a fresh Python; ``{block name: result}``."""
     spec, out = work / "blocks.json", work / "results.json"
@@ -177,7 +189,7 @@ def _run_in_a_process(blocks: list[Block], work: Path, env: dict[str, str]) -> d
 def results(tiny_models, tmp_path_factory):
     """Run every runnable block that needs no server once, in one process."""
     return _run_in_a_process(
-        [b for b in BLOCKS if b.skip_reason is None and not b.needs_servers],
+        _runnable("results"),
         tmp_path_factory.mktemp("docs-examples"), _tiny_model_exports(tiny_models.embedding.parent))
 
 
@@ -192,12 +204,33 @@ def server_results(tiny_models, servers, tmp_path_factory):
 
     reranker = servers["reranker"].url
     return _run_in_a_process(
-        [b for b in BLOCKS if b.skip_reason is None and b.needs_servers],
+        _runnable("server_results"),
         tmp_path_factory.mktemp("docs-examples-servers"),
         {**_tiny_model_exports(tiny_models.embedding.parent),
          "QWEN3_EMBEDDING_URL": servers["embedding"].url, "QWEN3_RERANKER_URL": reranker,
          "QWEN3_RERANKER_URLS": reranker, "VLLM_API_KEY": API_KEY,
          "LITELLM_LOCAL_MODEL_COST_MAP": "True"})  # LiteLLM: no network here
+
+
+@pytest.fixture(scope="module")
+def ray_results(tiny_models, tmp_path_factory):
+    """Run the Ray blocks: a Ray of their own on this machine, a Chroma server, a Parquet folder."""
+    pytest.importorskip("ray", reason="the `ray` extra is not installed")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from chroma_server import running_chroma_server
+
+    work = tmp_path_factory.mktemp("docs-examples-ray")
+    (work / "passages").mkdir()
+    pq.write_table(pa.table({"id": [f"p{n}" for n in range(20)],
+                             "text": [f"Passage {n}: glaciers carve valleys." for n in range(20)]}),
+                   work / "passages" / "part-0.parquet")
+    with running_chroma_server(work / "chroma", work / "chroma.log") as chroma_url:
+        # RAY_ADDRESS=local: a Ray of its own, never a cluster another test left running here.
+        yield _run_in_a_process(
+            _runnable("ray_results"), work,
+            {**_tiny_model_exports(tiny_models.embedding.parent), "CHROMA_URL": chroma_url,
+             "PASSAGES_PATH": str(work / "passages"), "RAY_ADDRESS": "local"})
 
 
 # Starts in-process engines (vLLM where it runs), so `make test-fast` leaves it out.
@@ -206,8 +239,8 @@ def server_results(tiny_models, servers, tmp_path_factory):
 def test_block_runs_as_printed(block, request):
     if block.skip_reason is not None:
         pytest.skip(f"marked in the page: {block.skip_reason}")
-    # Only the blocks that use servers wait for them (they start slowly).
-    results = request.getfixturevalue("server_results" if block.needs_servers else "results")
+    # Only the blocks that use a service wait for it (vLLM servers start slowly).
+    results = request.getfixturevalue(block.runner)
     result = results.get(block.name)
     assert result is not None, f"{block.name} never ran; the runner said:\n{results['__stderr__']}"
     assert result["ok"], f"{block.name} failed:\n{result['error']}\nprinted:\n{result['output']}"
