@@ -4,8 +4,11 @@ The models come from ``qwen3-rag models --tiny DIR`` and its ``export`` lines, a
 tells a reader without network access to do. The blocks of one page run in order in one
 namespace (a page reads as one script), every page in one process, so wrappers with equal
 settings share their engines across pages. The backend is whatever ``auto`` picks here, as for
-a reader who copies a block. A block that cannot run on a test machine starts with
-``# Not run by the docs test: <reason>``; those are few, and each says why.
+a reader who copies a block. A block that reads where a service is from the environment
+(``SERVICES``) runs in a process of its own, whose environment points at real ones started for
+it: ``qwen3-rag serve`` servers, or a Chroma server and a Parquet folder for Ray on this
+machine; only those blocks wait for them. A block that cannot run on a test machine starts with
+``# Not run by the docs test: <reason>`` (at most ``MAX_SKIPPED``, each saying why).
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SKIP_MARK = "# Not run by the docs test:"
-#: How many blocks may be marked as not run, in all.
-MAX_SKIPPED = 6
+#: How many blocks may be marked as not run, in all: none today (serving and Ray blocks run
+#: against services the test starts, see ``SERVICES``).
+MAX_SKIPPED = 0
+#: The fixture that runs the blocks reading any of these environment variables (where a
+#: service is), with them set.
+SERVICES = {
+    "server_results": ("QWEN3_EMBEDDING_URL", "QWEN3_RERANKER_URL", "QWEN3_RERANKER_URLS"),
+    "ray_results": ("CHROMA_URL", "PASSAGES_PATH"),
+}
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)$")
 
 
@@ -50,6 +60,12 @@ class Block:
         if first.startswith(SKIP_MARK):
             return first[len(SKIP_MARK):].strip()
         return None
+
+    @property
+    def runner(self) -> str:
+        """The fixture that runs this block: one of ``SERVICES``, else ``results``."""
+        return next((fixture for fixture, names in SERVICES.items()
+                     if any(name in self.source for name in names)), "results")
 
 
 def collect(path: Path) -> list[Block]:
@@ -148,14 +164,15 @@ def test_the_pages_have_python_blocks_and_few_are_not_run():
     assert len(skipped) <= MAX_SKIPPED, [block.name for block in skipped]
 
 
-@pytest.fixture(scope="module")
-def results(tiny_models, tmp_path_factory):
-    """Run every runnable block once, in one process; ``{block name: result}``."""
-    exports = _tiny_model_exports(tiny_models.embedding.parent)
-    work = tmp_path_factory.mktemp("docs-examples")
+def _runnable(runner: str) -> list[Block]:
+    return [b for b in BLOCKS if b.skip_reason is None and b.runner == runner]
+
+
+def _run_in_a_process(blocks: list[Block], work: Path, env: dict[str, str]) -> dict[str, dict]:
+    """Run ``blocks`` with :func:`run_blocks` in a fresh Python; ``{block name: result}``."""
     spec, out = work / "blocks.json", work / "results.json"
-    spec.write_text(json.dumps([asdict(b) for b in BLOCKS if b.skip_reason is None]))
-    env = {**os.environ, **exports, "HF_HUB_OFFLINE": "1",
+    spec.write_text(json.dumps([asdict(b) for b in blocks]))
+    env = {**os.environ, **env, "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c",
                f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); "
@@ -168,12 +185,62 @@ def results(tiny_models, tmp_path_factory):
     return found
 
 
+@pytest.fixture(scope="module")
+def results(tiny_models, tmp_path_factory):
+    """Run every runnable block that needs no server once, in one process."""
+    return _run_in_a_process(
+        _runnable("results"),
+        tmp_path_factory.mktemp("docs-examples"), _tiny_model_exports(tiny_models.embedding.parent))
+
+
+@pytest.fixture(scope="module")
+def server_results(tiny_models, servers, tmp_path_factory):
+    """Run the blocks that use ``qwen3-rag serve`` servers, pointed at the session's.
+
+    They serve the tiny models under their paths, so ``QWEN3_*_MODEL`` are also the served
+    model names that the SDK examples send.
+    """
+    from vllm_servers import API_KEY
+
+    reranker = servers["reranker"].url
+    return _run_in_a_process(
+        _runnable("server_results"),
+        tmp_path_factory.mktemp("docs-examples-servers"),
+        {**_tiny_model_exports(tiny_models.embedding.parent),
+         "QWEN3_EMBEDDING_URL": servers["embedding"].url, "QWEN3_RERANKER_URL": reranker,
+         "QWEN3_RERANKER_URLS": reranker, "VLLM_API_KEY": API_KEY,
+         "LITELLM_LOCAL_MODEL_COST_MAP": "True"})  # LiteLLM: no network here
+
+
+@pytest.fixture(scope="module")
+def ray_results(tiny_models, tmp_path_factory):
+    """Run the Ray blocks: a Ray of their own on this machine, a Chroma server, a Parquet folder."""
+    pytest.importorskip("ray", reason="the `ray` extra is not installed")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from chroma_server import running_chroma_server
+
+    work = tmp_path_factory.mktemp("docs-examples-ray")
+    (work / "passages").mkdir()
+    pq.write_table(pa.table({"id": [f"p{n}" for n in range(20)],
+                             "text": [f"Passage {n}: glaciers carve valleys." for n in range(20)]}),
+                   work / "passages" / "part-0.parquet")
+    with running_chroma_server(work / "chroma", work / "chroma.log") as chroma_url:
+        # RAY_ADDRESS=local: a Ray of its own, never a cluster another test left running here.
+        yield _run_in_a_process(
+            _runnable("ray_results"), work,
+            {**_tiny_model_exports(tiny_models.embedding.parent), "CHROMA_URL": chroma_url,
+             "PASSAGES_PATH": str(work / "passages"), "RAY_ADDRESS": "local"})
+
+
 # Starts in-process engines (vLLM where it runs), so `make test-fast` leaves it out.
 @pytest.mark.vllm
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
-def test_block_runs_as_printed(block, results):
+def test_block_runs_as_printed(block, request):
     if block.skip_reason is not None:
         pytest.skip(f"marked in the page: {block.skip_reason}")
+    # Only the blocks that use a service wait for it (vLLM servers start slowly).
+    results = request.getfixturevalue(block.runner)
     result = results.get(block.name)
     assert result is not None, f"{block.name} never ran; the runner said:\n{results['__stderr__']}"
     assert result["ok"], f"{block.name} failed:\n{result['error']}\nprinted:\n{result['output']}"
