@@ -391,7 +391,7 @@ def _padding_lines(data: dict[str, Any]) -> list[str]:
                          f"({counted['padded'] / counted['real']:.2f}x)")
     if not parts:
         return []
-    return ["- The core's length-sorted batches (right-padded) sent its language model: "
+    return ["- The core's batches (similar lengths, right-padded) sent its language model: "
             + "; ".join(parts) + ". (a) computes one input per pass, no padding."]
 
 
@@ -470,8 +470,8 @@ METHOD = """## How it is measured
   position. It imports nothing from `qwen3_core`.
 - **(b), the core**: `Qwen3VLEmbedder(...).embed_images(images)` and
   `Qwen3VLReranker(...).score(query, images)`, `backend="transformers"`, `dtype="float32"`:
-  the same resize, its own NumPy patches, prompts batched by length under a token budget
-  (4,096 padded tokens per pass on a CPU).
+  the same resize, its own NumPy patches, prompts of similar lengths batched under a token
+  budget (4,096 padded tokens per pass on a CPU, no row padded by more than a quarter).
 - **Speed**: (a) and (b) loaded in one process, each warmed up with one call on four other
   images, then taking turns, one call each per round, `repeats` rounds: a change in the shared
   machine's load falls on both alike. Rates are from the median call; the fastest calls' ratio
