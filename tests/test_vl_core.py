@@ -154,6 +154,7 @@ def test_a_bad_image_names_every_bad_input_and_runs_nothing(reranker, tmp_path, 
         reranker.score("q", documents)
     places = [place for place, _ in raised.value.failures]
     assert places == ["documents[1]", "documents[3]"]
+    assert raised.value.positions == (1, 3)
     assert "notes.png" in str(raised.value) and "allow_remote_images" in str(raised.value)
     # The good ones score as on their own.
     alone = reranker.score("q", ["fine", pictures["small"]])

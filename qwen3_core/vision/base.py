@@ -61,9 +61,10 @@ class VisionModel(Qwen3Model[SharedVisionEngine]):
         send the rest again.
 
         Raises:
-            ImageError: With ``failures``, the ``(place, reason)`` of each bad image.
+            ImageError: With ``failures``, the ``(place, reason)`` of each bad image, and
+                ``positions``, their inputs' indices in the batch.
         """
-        prepared, failures = [], []
+        prepared, failures, positions = [], [], []
         for index, content in enumerate(contents):
             images = []
             for image in content.images:
@@ -74,7 +75,8 @@ class VisionModel(Qwen3Model[SharedVisionEngine]):
                     images.append(self._pixels.prepare(opened, describe_image(image)))
                 except ImageError as exc:
                     failures.append((f"{what}[{index}]", str(exc)))
+                    positions.append(index)
             prepared.append(PreparedContent(content.text, tuple(images)))
         if failures:
-            raise ImageError.of(failures)
+            raise ImageError.of(failures, positions)
         return prepared

@@ -43,21 +43,26 @@ class ImageError(ValueError):
     """An image could not be used; the message names the input and why.
 
     Raised by a batch call, ``failures`` holds the ``(place, reason)`` of every bad image of the
-    batch (``("documents[3]", "image 'a.gif' is animated ...")``).
+    batch (``("documents[3]", "image 'a.gif' is animated ...")``) and ``positions`` the index
+    in the batch of each of those inputs, in the same order.
     """
 
-    def __init__(self, message: str, failures: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, message: str, failures: tuple[tuple[str, str], ...] = (),
+                 positions: tuple[int, ...] = ()):
         super().__init__(message)
         self.failures = failures
+        self.positions = positions
 
     @classmethod
-    def of(cls, failures: list[tuple[str, str]]) -> ImageError:
+    def of(cls, failures: list[tuple[str, str]], positions: list[int]) -> ImageError:
         """One error for the bad images of a batch, each on its own line."""
         if len(failures) == 1:
-            return cls(f"{failures[0][0]}: {failures[0][1]}", tuple(failures))
-        lines = "\n".join(f"  {place}: {reason}" for place, reason in failures)
-        return cls(f"{len(failures)} images cannot be used; fix or drop them and send the "
-                   f"batch again:\n{lines}", tuple(failures))
+            message = f"{failures[0][0]}: {failures[0][1]}"
+        else:
+            lines = "\n".join(f"  {place}: {reason}" for place, reason in failures)
+            message = (f"{len(failures)} images cannot be used; fix or drop them and send the "
+                       f"batch again:\n{lines}")
+        return cls(message, tuple(failures), tuple(positions))
 
 
 def describe_image(image: object) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable
 
@@ -216,13 +215,10 @@ def _image_embedder(embedder) -> Callable[[list], np.ndarray]:
         try:
             return embedder.embed_documents(inputs)
         except ImageError as exc:
-            failures = {}
-            for place, why in exc.failures:
-                match = re.search(r"\[(\d+)\]", place)
-                if match is None:
-                    raise
-                failures[int(match.group(1))] = why
-            raise BadInputs(failures) from exc
+            reasons: dict[int, str] = {}
+            for position, (_, why) in zip(exc.positions, exc.failures):
+                reasons.setdefault(position, why)  # an input's first bad image says why
+            raise BadInputs(reasons) from exc
 
     return embed
 
