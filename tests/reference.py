@@ -14,20 +14,19 @@ import functools
 import math
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tokenizers import AddedToken
-from transformers import (
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    Qwen2VLImageProcessorPil,
-    Qwen3VLForConditionalGeneration,
-    Qwen3VLModel,
-)
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# The Qwen3-VL section imports Pillow and transformers' Qwen3-VL classes where it uses them:
+# `make test-oldest` runs the text models' tests on transformers 4.56, which has neither.
 
 TASK = "Given a web search query, retrieve relevant passages that answer the query"
 
@@ -240,6 +239,8 @@ def vl_smart_resize(height: int, width: int, factor: int = VL_IMAGE_FACTOR,
 
 
 def _vl_open_image(image) -> Image.Image:
+    from PIL import Image
+
     if isinstance(image, Image.Image):
         return image
     path = str(image)
@@ -262,6 +263,8 @@ def vl_prepare_image(image, min_pixels: int = VL_MIN_PIXELS,
     Returns:
         The RGB image (RGBA composited on white), resized with bicubic resampling.
     """
+    from PIL import Image
+
     image = _vl_open_image(image)
     if image.mode == "RGBA":
         rgb = Image.new("RGB", image.size, (255, 255, 255))
@@ -283,6 +286,8 @@ def _as_list(value) -> list:
 @functools.lru_cache(maxsize=4)
 def _vl_processing(path: str):
     """The tokenizer (all added tokens special, as :func:`_load_tokenizer`), image processor."""
+    from transformers import Qwen2VLImageProcessorPil
+
     tokenizer = _load_tokenizer(path)
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(path)
     return tokenizer, image_processor
@@ -290,11 +295,15 @@ def _vl_processing(path: str):
 
 @functools.lru_cache(maxsize=4)
 def _vl_embedder(path: str):
+    from transformers import Qwen3VLModel
+
     return Qwen3VLModel.from_pretrained(path, dtype=torch.float32).eval()
 
 
 @functools.lru_cache(maxsize=4)
 def _vl_reranker(path: str):
+    from transformers import Qwen3VLForConditionalGeneration
+
     return Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
 
 
