@@ -230,7 +230,10 @@ def ray_results(tiny_models, tmp_path_factory):
         yield _run_in_a_process(
             _runnable("ray_results"), work,
             {**_tiny_model_exports(tiny_models.embedding.parent), "CHROMA_URL": chroma_url,
-             "PASSAGES_PATH": str(work / "passages"), "RAY_ADDRESS": "local"})
+             "PASSAGES_PATH": str(work / "passages"), "RAY_ADDRESS": "local",
+             # Else Ray writes ~/.ray/auth_token, and every later `ray start` here (the Ray
+             # tests' cluster) demands a token its clients do not send.
+             "RAY_AUTH_MODE": "disabled"})
 
 
 # Starts in-process engines (vLLM where it runs), so `make test-fast` leaves it out.

@@ -61,8 +61,20 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_token():
+    """Ray without token authentication for the cluster and every client of this module.
+
+    A ``ray.init()`` on this machine may have left ``~/.ray/auth_token``; ``ray start`` then
+    turns token authentication on while clients default to none, and nothing connects.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")
+        yield
+
+
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
+def ray_cluster(tmp_path_factory, _no_ray_token):
     """A head node and a worker node (`ray start`) on 127.0.0.1; yields (address, pids)."""
     logs = tmp_path_factory.mktemp("ray-logs")
     # Short: Ray's unix sockets live under it and their paths have a length limit.
