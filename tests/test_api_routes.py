@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import reference
-from vllm_servers import API_KEY
+from vllm_servers import API_KEY, SERVED_EMBEDDING_TOLERANCE
 
 pytestmark = pytest.mark.vllm
 
@@ -208,7 +208,7 @@ def test_openai_embeddings_route_gives_document_vectors(embedding_url, embedding
     assert reply.status_code == 200, reply.text
     got = [d["embedding"] for d in sorted(reply.json()["data"], key=lambda d: d["index"])]
     want = [reference.embed(str(tiny_models.embedding), t) for t in texts]
-    np.testing.assert_allclose(got, want, atol=TOLERANCE)
+    np.testing.assert_allclose(got, want, atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 def test_embeddings_dimensions_and_instruction(embedding_url, tiny_models):
@@ -217,12 +217,13 @@ def test_embeddings_dimensions_and_instruction(embedding_url, tiny_models):
     vector = reply.json()["data"][0]["embedding"]
     assert len(vector) == 32
     np.testing.assert_allclose(vector, reference.embed(path, DOCUMENTS[0], dimensions=32),
-                               atol=TOLERANCE)
+                               atol=SERVED_EMBEDDING_TOLERANCE)
     instruction = "Given a question, retrieve passages that answer it"
     reply = _post(embedding_url + "/v1/embeddings", {"input": [QUERY],
                                                      "instruction": instruction})
     np.testing.assert_allclose(reply.json()["data"][0]["embedding"],
-                               reference.embed_query(path, QUERY, instruction), atol=TOLERANCE)
+                               reference.embed_query(path, QUERY, instruction),
+                               atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 def test_embedding_of_a_text_longer_than_the_limit_keeps_its_end_token(embedding_url,
@@ -233,7 +234,7 @@ def test_embedding_of_a_text_longer_than_the_limit_keeps_its_end_token(embedding
     assert reply.status_code == 200, reply.text
     np.testing.assert_allclose(reply.json()["data"][0]["embedding"],
                                reference.embed(str(tiny_models.embedding), long_text, 64),
-                               atol=TOLERANCE)
+                               atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 # -- the key guards every route --------------------------------------------------------------
@@ -341,11 +342,13 @@ def test_openai_sdk_embeddings(embedding_url, embedding_name, tiny_models):
     for options in ({}, {"encoding_format": "float"}):
         got = client.embeddings.create(model=embedding_name, input=DOCUMENTS, **options)
         np.testing.assert_allclose([d.embedding for d in got.data],
-                                   [reference.embed(path, d) for d in DOCUMENTS], atol=TOLERANCE)
+                                   [reference.embed(path, d) for d in DOCUMENTS],
+                                   atol=SERVED_EMBEDDING_TOLERANCE)
     got = client.embeddings.create(model=embedding_name, input=[QUERY], dimensions=64,
                                    extra_body={"instruction": reference.TASK})
     np.testing.assert_allclose(got.data[0].embedding,
-                               reference.embed_query(path, QUERY, dimensions=64), atol=TOLERANCE)
+                               reference.embed_query(path, QUERY, dimensions=64),
+                               atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 def test_langchain_openai_embeddings(embedding_url, embedding_name, tiny_models):
@@ -355,7 +358,8 @@ def test_langchain_openai_embeddings(embedding_url, embedding_name, tiny_models)
                                   api_key=API_KEY, check_embedding_ctx_length=False)
     path = str(tiny_models.embedding)
     np.testing.assert_allclose(embeddings.embed_documents(DOCUMENTS),
-                               [reference.embed(path, d) for d in DOCUMENTS], atol=TOLERANCE)
+                               [reference.embed(path, d) for d in DOCUMENTS],
+                               atol=SERVED_EMBEDDING_TOLERANCE)
     # A plain client embeds a query by writing the model card's query format itself.
     np.testing.assert_allclose(embeddings.embed_query(reference.query_text(QUERY)),
-                               reference.embed_query(path, QUERY), atol=TOLERANCE)
+                               reference.embed_query(path, QUERY), atol=SERVED_EMBEDDING_TOLERANCE)

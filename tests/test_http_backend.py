@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import reference
-from vllm_servers import API_KEY, start_server, wait_ready
+from vllm_servers import API_KEY, SERVED_EMBEDDING_TOLERANCE, start_server, wait_ready
 
 from qwen3_core import EngineSpec, Qwen3Embedder, Qwen3Reranker
 from qwen3_core.engines.http_backend import HttpEngine, ServerError
@@ -79,16 +79,17 @@ def test_embeddings_match_model_card(http_embedder, tiny_models):
     queries = http_embedder.embed_queries(query_texts)
     assert documents.dtype == np.float32
     np.testing.assert_allclose(documents, [reference.embed(path, d) for d in DOCUMENTS],
-                               atol=TOLERANCE)
+                               atol=SERVED_EMBEDDING_TOLERANCE)
     np.testing.assert_allclose(queries, [reference.embed_query(path, q) for q in query_texts],
-                               atol=TOLERANCE)
+                               atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 def test_http_equals_in_process_vllm(http_reranker, vllm_reranker, http_embedder, vllm_embedder):
     np.testing.assert_allclose(http_reranker.score(QUERY, DOCUMENTS),
                                vllm_reranker.score(QUERY, DOCUMENTS), atol=TOLERANCE)
     np.testing.assert_allclose(http_embedder.embed_documents(DOCUMENTS),
-                               vllm_embedder.embed_documents(DOCUMENTS), atol=TOLERANCE)
+                               vllm_embedder.embed_documents(DOCUMENTS),
+                               atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 def test_large_batches_are_split_and_keep_order(http_reranker, http_embedder, tiny_models):
@@ -99,7 +100,7 @@ def test_large_batches_are_split_and_keep_order(http_reranker, http_embedder, ti
     np.testing.assert_allclose(scores, want, atol=TOLERANCE)
     vectors = http_embedder.embed_documents(documents)
     want_vectors = [reference.embed(str(tiny_models.embedding), d) for d in documents]
-    np.testing.assert_allclose(vectors, want_vectors, atol=TOLERANCE)
+    np.testing.assert_allclose(vectors, want_vectors, atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 # -- async ----------------------------------------------------------------------------------------
@@ -114,7 +115,8 @@ async def test_fifty_concurrent_async_calls(http_reranker, http_embedder, refere
     results = await asyncio.gather(*score_calls, *embed_calls)
     for scores in results[:40]:
         np.testing.assert_allclose(scores, reference_scores, atol=TOLERANCE)
-    np.testing.assert_allclose(np.concatenate(results[40:]), want_vectors, atol=TOLERANCE)
+    np.testing.assert_allclose(np.concatenate(results[40:]), want_vectors,
+                               atol=SERVED_EMBEDDING_TOLERANCE)
 
 
 # -- errors and failover ------------------------------------------------------------------------
