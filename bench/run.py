@@ -18,10 +18,6 @@ import argparse
 import datetime
 import importlib.util
 import json
-import os
-import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +27,9 @@ from typing import Any
 
 from bench.machine import describe_machine
 from bench.models import full_shape, full_shape_models, models_root, results_root
+from bench.options import add_report_options, command_line
 from bench.render import render
+from bench.subprocess_runs import run_in_subprocess
 from bench.systems import RERANKER, SYSTEMS, available
 from bench.workload import SMOKE_SIZES, Sizes, build_workload, save_workload
 
@@ -42,7 +40,6 @@ _QUICK_LAYERS = 2
 _MAIN_SYSTEMS = ("card", "transformers", "transformers-fp32", "vllm", "vllm-fp32",
                  "sentence-transformers")
 _SMOKE_SYSTEMS = ("card", "transformers", "transformers-fp32", "sentence-transformers")
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,23 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"baseline, is always included. Known: {', '.join(SYSTEMS)}")
     parser.add_argument("--no-ablations", action="store_true",
                         help="skip the rows that switch one technique off")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="directory for benchmarks.md, benchmarks.png and benchmarks.json "
-                             "(default: bench-results in qwen3-rag's cache directory, never the "
-                             "source tree; `--output docs` updates the committed report)")
-    parser.add_argument("--models-dir", type=Path, default=None,
-                        help="where the random-weight models are built and reused "
-                             "(default ~/.cache/qwen3-rag/bench)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="the device's bf16 peak in TFLOP/s, to report the share reached")
-    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
-                        help="measure nothing: rewrite the report from a benchmarks.json")
-    parser.add_argument("--note", default="", help="a line added under the report's title")
-    parser.add_argument("--in-process", action="store_true",
-                        help="measure every system in this process (the default of --smoke): "
-                             "faster, but peak memory then accumulates across systems")
-    parser.add_argument("--timeout", type=float, default=3600,
-                        help="seconds one system may take before it counts as failed")
+    add_report_options(parser, "benchmarks.md, benchmarks.png and benchmarks.json",
+                       "benchmarks.json", in_process_default="the default of --smoke")
     parser.add_argument("--vision", action="store_true",
                         help="run the Qwen3-VL image benchmark instead (python -m bench.vision; "
                              "--quick, --smoke, --output, --models-dir, --note and --timeout "
@@ -117,30 +101,8 @@ def _flops_per_token(shape) -> float:
 
 def _run_worker(system: str, kind: str, model: Path, workload: Path, work: Path,
                 timeout: float) -> dict[str, Any]:
-    spec, output = work / f"{system}-{kind}.json", work / f"{system}-{kind}.result.json"
-    log = work / f"{system}-{kind}.log"
-    spec.write_text(json.dumps({"system": system, "kind": kind, "model": str(model),
-                                "workload": str(workload), "output": str(output)}))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
-    with open(log, "wb") as log_file:
-        # Its own session, so a timeout can end the worker and vLLM's engine process together.
-        worker = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec)], env=env,
-                                  stdout=log_file, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        try:
-            code = worker.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            if worker.poll() is None:  # timed out, or this process was interrupted
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-    if code != 0 or not output.is_file():
-        tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
-        why = f"timed out after {timeout:.0f} s" if code is None else f"exit code {code}"
-        return {"error": f"{why}:\n{tail}"}
-    return json.loads(output.read_text())
+    spec = {"system": system, "kind": kind, "model": str(model), "workload": str(workload)}
+    return run_in_subprocess(["bench.worker"], spec, f"{system}-{kind}", work, timeout)
 
 
 def _measure_here(system: str, kind: str, model: Path, workload: Path) -> dict[str, Any]:
@@ -256,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     default_backend, default_dtype = _default_system()
     data = {
         "mode": _mode(args),
-        "command": _command_line(),
+        "command": command_line("bench.run"),
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "note": args.note or ("Numbers from a shrunken model: ratios are not the real model's."
                               if layers != _REAL_LAYERS else ""),
@@ -296,11 +258,6 @@ def _mode(args: argparse.Namespace) -> str:
         return "smoke" if args.smoke else "quick"
     narrowed = args.systems or args.no_ablations or args.layers not in (None, _REAL_LAYERS)
     return "custom" if narrowed else "full"
-
-
-def _command_line() -> str:
-    program = "python -m bench.run" if sys.argv[0].endswith("run.py") else Path(sys.argv[0]).name
-    return f"{program} {shlex.join(sys.argv[1:])}".strip()
 
 
 def main(argv: list[str] | None = None) -> int:

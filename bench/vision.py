@@ -29,10 +29,7 @@ import argparse
 import datetime
 import json
 import os
-import shlex
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,9 +38,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.options import add_report_options, command_line
+from bench.subprocess_runs import run_in_subprocess
+
 __all__ = ["Sizes", "bench_shape", "main", "measure", "render"]
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = {"card": "(a) model card code, fp32, one input per pass",
            "core": "(b) qwen3_core.vision, transformers, fp32"}
 EMBEDDING, RERANKER, TOKEN_COST = "embedding", "reranker", "token-cost"
@@ -308,29 +307,9 @@ def _worker(spec_file: Path) -> int:
 
 def _in_subprocess(system: str, kind: str, model: Path, sizes: Sizes, work: Path,
                    timeout: float) -> dict[str, Any]:
-    spec, output = work / f"{system}-{kind}.json", work / f"{system}-{kind}.result.json"
-    log = work / f"{system}-{kind}.log"
-    spec.write_text(json.dumps({"system": system, "kind": kind, "model": str(model),
-                                "sizes": asdict(sizes), "output": str(output)}))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
-    with open(log, "wb") as log_file:
-        worker = subprocess.Popen([sys.executable, "-m", "bench.vision", "--worker", str(spec)],
-                                  env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        try:
-            code = worker.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-    if code != 0 or not output.is_file():
-        tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
-        why = f"timed out after {timeout:.0f} s" if code is None else f"exit code {code}"
-        return {"error": f"{why}:\n{tail}"}
-    return json.loads(output.read_text())
+    spec = {"system": system, "kind": kind, "model": str(model), "sizes": asdict(sizes)}
+    return run_in_subprocess(["bench.vision", "--worker"], spec, f"{system}-{kind}", work,
+                             timeout)
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -549,12 +528,6 @@ def render(data: dict[str, Any], output: Path) -> Path:
 # -- the command ------------------------------------------------------------------------------
 
 
-def _command_line() -> str:
-    program = "python -m bench.vision" if sys.argv[0].endswith(("vision.py", "-m")) \
-        else Path(sys.argv[0]).name
-    return f"{program} {shlex.join(sys.argv[1:])}".strip()
-
-
 def run(args: argparse.Namespace) -> int:
     """Measure every system and write the report; 1 when any measurement failed."""
     from bench.machine import describe_machine
@@ -599,7 +572,7 @@ def run(args: argparse.Namespace) -> int:
     measured = {RERANKER: images(sizes.rerank_images, 1), EMBEDDING: images(sizes.embed_images, 1)}
     data = {
         "mode": ("quick" if args.quick else "full") + (", tiny model" if args.tiny else ""),
-        "command": _command_line(),
+        "command": command_line("bench.vision"),
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "note": args.note,
         "machine": describe_machine(),
@@ -622,21 +595,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fewer images and repeats (with --tiny: seconds, for the tests)")
     parser.add_argument("--tiny", action="store_true",
                         help="the test suite's tiny VL model instead of the bench shape")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="directory for benchmarks-vision.md and .json (default: "
-                             "bench-results in qwen3-rag's cache directory; `--output docs` "
-                             "updates the committed report)")
-    parser.add_argument("--models-dir", type=Path, default=None,
-                        help="where the random-weight models are built and reused "
-                             "(default ~/.cache/qwen3-rag/bench)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="measure everything in this process: faster, but peak memory "
-                             "then accumulates across systems")
-    parser.add_argument("--timeout", type=float, default=3600,
-                        help="seconds one system may take before it counts as failed")
-    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
-                        help="measure nothing: rewrite the report from a benchmarks-vision.json")
-    parser.add_argument("--note", default="", help="a paragraph under the report's title")
+    add_report_options(parser, "benchmarks-vision.md and .json", "benchmarks-vision.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
