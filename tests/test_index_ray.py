@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from chroma_server import running_chroma_server
+from local_ports import free_port
 
 from qwen3_core.lexical import PassageStore, read_manifest
 from qwen3_rag.cli import main
@@ -33,12 +32,6 @@ psutil = pytest.importorskip("psutil")
 TRANSFORMERS = ["--backend", "transformers", "--dtype", "float32"]
 CORPUS_SIZE = 400
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen:
@@ -79,7 +72,7 @@ def ray_cluster(tmp_path_factory, _no_ray_token):
     logs = tmp_path_factory.mktemp("ray-logs")
     # Short: Ray's unix sockets live under it and their paths have a length limit.
     temp_dir = tempfile.mkdtemp(prefix="r", dir="/tmp")
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
     common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir,
               "--disable-usage-stats", "--block"]

@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import reference
+from browser_pages import TIMEOUT_MS, chromium, open_page, served
 
 from qwen3_core import Qwen3Embedder, Qwen3Reranker
 from qwen3_rag.demo.corpus import load_sample_corpus
 from qwen3_rag.retrieval.store import VectorStore, content_id, open_client
 from qwen3_rag.ui.app import build_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "ui.png"
-TIMEOUT_MS = 60_000
 
 QUERY = "Which river is the longest in Asia?"
 PASSAGES = [
@@ -35,12 +31,6 @@ PASSAGES = [
     "Mount Everest sits on the border between China and Nepal.",
     "Python frees an object when its reference count drops to zero.",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,30 +44,19 @@ def site(tiny_models, tmp_path_factory):
         store.add([content_id(t) for t in texts], texts, [{"topic": "sample"}] * len(texts),
                   emb.embed_documents)
         app = build_app(rr, emb, lambda name: store, default_collection="ui-sample")
-        port = _free_port()
-        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                   quiet=True)
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            app.close()
+        with served(app) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as started:
+        yield started
 
 
 @pytest.fixture()
 def page(browser, site):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(site)
+    page = open_page(browser, site, height=1000)
     yield page
     page.close()
 

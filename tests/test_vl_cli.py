@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference
+from local_ports import free_port
 from PIL import Image, ImageDraw
 
 from qwen3_rag.cli import main
@@ -53,13 +54,6 @@ def corpus(tmp_path):
 def chroma(tmp_path):
     return tmp_path / "chroma"
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _index(paths, chroma, models, capsys, *extra):
@@ -206,9 +200,9 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
          "holds text only"),
         (["search", "--collection", "texts"], "the query is empty"),
         (["ui", "--embedding-model", str(tiny_vl_models.embedding), "--backend", "vllm",
-          "--port", str(_free_port())], "transformers backend only"),
+          "--port", str(free_port())], "transformers backend only"),
         (["ui", "--embedding-model", str(tiny_vl_models.embedding), "--reranker-model",
-          "Qwen/Qwen3-Reranker-0.6B", "--port", str(_free_port())], "is not a Qwen3-VL"),
+          "Qwen/Qwen3-Reranker-0.6B", "--port", str(free_port())], "is not a Qwen3-VL"),
     ]
     for words, message in cases:
         code = main([*words, "--chroma-dir", str(chroma)])

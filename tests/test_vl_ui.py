@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import reference
-from test_ui_browser import CHROMIUM, CHROMIUM_FLAGS, TIMEOUT_MS, _free_port, _table
+from browser_pages import TIMEOUT_MS, chromium, open_page, served
+from test_ui_browser import _table
 from test_vl_cli import SHAPES, _draw
 
 from qwen3_core.vision import Qwen3VLEmbedder, Qwen3VLReranker
@@ -52,30 +53,19 @@ def site(tiny_vl_models, corpus, tmp_path_factory):
                             create=False)
         app = build_app(rr, emb, lambda name: store, default_collection=COLLECTION,
                         multimodal=True)
-        port = _free_port()
-        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                   quiet=True)
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            app.close()
+        with served(app) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as started:
+        yield started
 
 
 @pytest.fixture()
 def page(browser, site):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(site)
+    page = open_page(browser, site, height=1100)
     page.get_by_role("tab", name="Search a collection").click()
     yield page
     page.close()

@@ -8,7 +8,6 @@ without a key that the failover tests stop and kill.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from local_ports import free_port
 
 from qwen3_rag.server.command import set_parent_death_signal
 
@@ -67,12 +67,6 @@ class Server:
                     if proc.is_running():
                         proc.kill()
         return self.process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve_command() -> list[str]:
