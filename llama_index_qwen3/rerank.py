@@ -15,7 +15,8 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import DEFAULT_RERANKER_MODEL, EngineSpec, Qwen3Reranker, RerankResult
+from llama_index_qwen3._engine_lifecycle import EngineLifecycle
+from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
 from qwen3_core.spec import Kind
 from qwen3_core.windows import LongDocuments, check_long_documents, check_overlap
 
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 dispatcher = get_dispatcher(__name__)
 
 
-class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
+class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
     """Reorders retrieved nodes by Qwen3-Reranker's probability that each answers the query.
 
     Use it as the second stage after a vector store's recall, for example in
@@ -92,7 +93,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         frozen=True,
     )
 
-    _reranker: Qwen3Reranker = PrivateAttr()
+    _core: Qwen3Reranker = PrivateAttr()
 
     @field_validator("long_documents", mode="before")
     @classmethod
@@ -106,7 +107,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._reranker = Qwen3Reranker.from_spec(self._new_spec(),
+        self._core = Qwen3Reranker.from_spec(self._new_spec(),
                                                  long_documents=self.long_documents,
                                                  overlap=self.overlap)
 
@@ -116,24 +117,9 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         return "Qwen3Rerank"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._reranker.spec
-
-    @property
     def reranker(self) -> Qwen3Reranker:
         """The core reranker doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._reranker
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._reranker.close()
-
-    def __enter__(self) -> Qwen3Rerank:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return self._core
 
     # Sync and async share everything but the engine call: _begin prepares, _end finishes.
 
@@ -149,7 +135,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         query, texts, event = call
         outcome: list[RerankResult] | Exception
         try:
-            outcome = self._reranker.rerank(query, texts, top_n=self.top_n,
+            outcome = self._core.rerank(query, texts, top_n=self.top_n,
                                             score_threshold=self.score_threshold)
         except Exception as exc:
             outcome = exc
@@ -167,7 +153,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         query, texts, event = call
         outcome: list[RerankResult] | Exception
         try:
-            outcome = await self._reranker.arerank(query, texts, top_n=self.top_n,
+            outcome = await self._core.arerank(query, texts, top_n=self.top_n,
                                                    score_threshold=self.score_threshold)
         except Exception as exc:
             outcome = exc

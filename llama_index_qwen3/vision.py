@@ -24,7 +24,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import ImageNode, ImageType, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import EngineSpec
+from llama_index_qwen3._engine_lifecycle import EngineLifecycle
 from qwen3_core.spec import Kind
 from qwen3_core.vision import (
     DEFAULT_MAX_INPUT_PIXELS,
@@ -66,7 +66,7 @@ class _VisionFields(EngineFields):
                 "max_image_pixels": self.max_image_pixels}
 
 
-class Qwen3VLEmbedding(_VisionFields, MultiModalEmbedding):
+class Qwen3VLEmbedding(_VisionFields, EngineLifecycle, MultiModalEmbedding):
     """Qwen3-VL-Embedding for LlamaIndex: texts, queries and images in one vector space.
 
     Queries are embedded with the instruction (the model card's when None), texts and images
@@ -97,11 +97,11 @@ class Qwen3VLEmbedding(_VisionFields, MultiModalEmbedding):
         default=DEFAULT_VL_EMBED_BATCH_SIZE, description="Texts or images per engine call.", gt=0
     )
 
-    _embedder: Qwen3VLEmbedder = PrivateAttr()
+    _core: Qwen3VLEmbedder = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._embedder = Qwen3VLEmbedder.from_spec(self._new_spec(), dimensions=self.dimensions,
+        self._core = Qwen3VLEmbedder.from_spec(self._new_spec(), dimensions=self.dimensions,
                                                    **self._image_options())
 
     @classmethod
@@ -110,69 +110,54 @@ class Qwen3VLEmbedding(_VisionFields, MultiModalEmbedding):
         return "Qwen3VLEmbedding"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._embedder.spec
-
-    @property
     def embedder(self) -> Qwen3VLEmbedder:
         """The core embedder doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._embedder
+        return self._core
 
     @property
     def embedding_size(self) -> int:
         """Length of the vectors this model returns."""
-        return self._embedder.embedding_size
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._embedder.close()
-
-    def __enter__(self) -> Qwen3VLEmbedding:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return self._core.embedding_size
 
     # -- queries: with the instruction --------------------------------------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._embedder.embed_queries([query])[0].tolist()
+        return self._core.embed_queries([query])[0].tolist()
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._embedder.aembed_queries([query]))[0].tolist()
+        return (await self._core.aembed_queries([query]))[0].tolist()
 
     # -- texts (documents, nodes) -------------------------------------------------------------
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._embedder.embed_documents([text])[0].tolist()
+        return self._core.embed_documents([text])[0].tolist()
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._embedder.aembed_documents([text]))[0].tolist()
+        return (await self._core.aembed_documents([text]))[0].tolist()
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._embedder.embed_documents(texts).tolist()
+        return self._core.embed_documents(texts).tolist()
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._embedder.aembed_documents(texts)).tolist()
+        return (await self._core.aembed_documents(texts)).tolist()
 
     # -- images -------------------------------------------------------------------------------
 
     def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return self._embedder.embed_images([_image(img_file_path)])[0].tolist()
+        return self._core.embed_images([_image(img_file_path)])[0].tolist()
 
     async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return (await self._embedder.aembed_images([_image(img_file_path)]))[0].tolist()
+        return (await self._core.aembed_images([_image(img_file_path)]))[0].tolist()
 
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return self._embedder.embed_images([_image(path) for path in img_file_paths]).tolist()
+        return self._core.embed_images([_image(path) for path in img_file_paths]).tolist()
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         images = [_image(path) for path in img_file_paths]
-        return (await self._embedder.aembed_images(images)).tolist()
+        return (await self._core.aembed_images(images)).tolist()
 
 
-class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
+class Qwen3VLRerank(_VisionFields, EngineLifecycle, BaseNodePostprocessor):
     """Reorders retrieved image and text nodes by Qwen3-VL-Reranker's P(yes) for the query.
 
     An ``ImageNode`` is read as its image (``image_path``, else the base64 ``image``, else
@@ -204,14 +189,14 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         default=None, ge=0.0, le=1.0, description="Drop nodes scoring below this probability."
     )
 
-    _reranker: Qwen3VLReranker = PrivateAttr()
+    _core: Qwen3VLReranker = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
         spec = self._new_spec()
         if "max_length" not in self.model_fields_set:
             spec = dataclasses.replace(spec, max_length=VL_RERANK_MAX_LENGTH)
-        self._reranker = Qwen3VLReranker.from_spec(spec, **self._image_options())
+        self._core = Qwen3VLReranker.from_spec(spec, **self._image_options())
 
     @classmethod
     def class_name(cls) -> str:
@@ -219,24 +204,9 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         return "Qwen3VLRerank"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._reranker.spec
-
-    @property
     def reranker(self) -> Qwen3VLReranker:
         """The core reranker doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._reranker
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._reranker.close()
-
-    def __enter__(self) -> Qwen3VLRerank:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return self._core
 
     @dispatcher.span
     def _postprocess_nodes(
@@ -251,7 +221,7 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
-            results = self._reranker.rerank(query, _node_inputs(nodes), top_n=self.top_n,
+            results = self._core.rerank(query, _node_inputs(nodes), top_n=self.top_n,
                                             score_threshold=self.score_threshold)
             reranked = _rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
@@ -270,7 +240,7 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
-            results = await self._reranker.arerank(query, _node_inputs(nodes), top_n=self.top_n,
+            results = await self._core.arerank(query, _node_inputs(nodes), top_n=self.top_n,
                                                    score_threshold=self.score_threshold)
             reranked = _rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
