@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
+from llama_index_qwen3._embedder_calls import EmbedderCalls
 from llama_index_qwen3._engine_fields import EngineFields
 from llama_index_qwen3._engine_lifecycle import EngineLifecycle
 from qwen3_core import DEFAULT_EMBEDDING_MODEL, Qwen3Embedder
@@ -20,7 +21,7 @@ __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
 DEFAULT_EMBED_BATCH_SIZE = 128
 
 
-class Qwen3Embedding(EngineFields, EngineLifecycle, BaseEmbedding):
+class Qwen3Embedding(EngineFields, EmbedderCalls, EngineLifecycle, BaseEmbedding):
     """Qwen3-Embedding for LlamaIndex indexes and retrievers.
 
     Queries are embedded with the task instruction, as the model card prescribes; documents
@@ -66,30 +67,3 @@ class Qwen3Embedding(EngineFields, EngineLifecycle, BaseEmbedding):
     def embedder(self) -> Qwen3Embedder:
         """The core embedder doing the work (for ``shares_engine_with`` and direct use)."""
         return self._core
-
-    @property
-    def embedding_size(self) -> int:
-        """Length of the vectors this model returns."""
-        return self._core.embedding_size
-
-    # -- queries: with the instruction --------------------------------------------------------
-
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._core.embed_queries([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._core.aembed_queries([query]))[0].tolist()
-
-    # -- texts (documents, nodes): raw --------------------------------------------------------
-
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._core.embed_documents([text])[0].tolist()
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._core.aembed_documents([text]))[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._core.embed_documents(texts).tolist()
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._core.aembed_documents(texts)).tolist()

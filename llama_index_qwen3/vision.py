@@ -23,6 +23,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import ImageNode, ImageType, MetadataMode, NodeWithScore, QueryBundle
 
+from llama_index_qwen3._embedder_calls import EmbedderCalls
 from llama_index_qwen3._engine_fields import EngineFields
 from llama_index_qwen3._engine_lifecycle import EngineLifecycle
 from qwen3_core.spec import Kind
@@ -66,7 +67,7 @@ class _VisionFields(EngineFields):
                 "max_image_pixels": self.max_image_pixels}
 
 
-class Qwen3VLEmbedding(_VisionFields, EngineLifecycle, MultiModalEmbedding):
+class Qwen3VLEmbedding(_VisionFields, EmbedderCalls, EngineLifecycle, MultiModalEmbedding):
     """Qwen3-VL-Embedding for LlamaIndex: texts, queries and images in one vector space.
 
     Queries are embedded with the instruction (the model card's when None), texts and images
@@ -113,33 +114,6 @@ class Qwen3VLEmbedding(_VisionFields, EngineLifecycle, MultiModalEmbedding):
     def embedder(self) -> Qwen3VLEmbedder:
         """The core embedder doing the work (for ``shares_engine_with`` and direct use)."""
         return self._core
-
-    @property
-    def embedding_size(self) -> int:
-        """Length of the vectors this model returns."""
-        return self._core.embedding_size
-
-    # -- queries: with the instruction --------------------------------------------------------
-
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._core.embed_queries([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._core.aembed_queries([query]))[0].tolist()
-
-    # -- texts (documents, nodes) -------------------------------------------------------------
-
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._core.embed_documents([text])[0].tolist()
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._core.aembed_documents([text]))[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._core.embed_documents(texts).tolist()
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._core.aembed_documents(texts)).tolist()
 
     # -- images -------------------------------------------------------------------------------
 
