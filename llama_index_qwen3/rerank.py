@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.callbacks.base import EventContext
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.instrumentation import Dispatcher, get_dispatcher
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._engine_fields import EngineFields
 from llama_index_qwen3._engine_lifecycle import EngineLifecycle
+from llama_index_qwen3._rerank_reporting import RerankReporting, rescored
 from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
 from qwen3_core.spec import Kind
 from qwen3_core.windows import LongDocuments, check_long_documents, check_overlap
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 dispatcher = get_dispatcher(__name__)
 
 
-class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
+class Qwen3Rerank(EngineFields, EngineLifecycle, RerankReporting, BaseNodePostprocessor):
     """Reorders retrieved nodes by Qwen3-Reranker's probability that each answers the query.
 
     Use it as the second stage after a vector store's recall, for example in
@@ -58,6 +57,7 @@ class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
 
     _kind: ClassVar[Kind] = "reranker"
     _model_field: ClassVar[str] = "model"
+    _dispatcher: ClassVar[Dispatcher] = dispatcher
 
     model: str = Field(
         default=DEFAULT_RERANKER_MODEL,
@@ -108,8 +108,8 @@ class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
         self._core = Qwen3Reranker.from_spec(self._new_spec(),
-                                                 long_documents=self.long_documents,
-                                                 overlap=self.overlap)
+                                             long_documents=self.long_documents,
+                                             overlap=self.overlap)
 
     @classmethod
     def class_name(cls) -> str:
@@ -136,7 +136,7 @@ class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
         outcome: list[RerankResult] | Exception
         try:
             outcome = self._core.rerank(query, texts, top_n=self.top_n,
-                                            score_threshold=self.score_threshold)
+                                        score_threshold=self.score_threshold)
         except Exception as exc:
             outcome = exc
         return self._end(nodes, event, outcome)
@@ -154,7 +154,7 @@ class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
         outcome: list[RerankResult] | Exception
         try:
             outcome = await self._core.arerank(query, texts, top_n=self.top_n,
-                                                   score_threshold=self.score_threshold)
+                                               score_threshold=self.score_threshold)
         except Exception as exc:
             outcome = exc
         return self._end(nodes, event, outcome)
@@ -172,7 +172,7 @@ class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
         if not nodes:
             return None
         event = EventContext(self.callback_manager, CBEventType.RERANKING)
-        event.on_start(payload=self._callback_payload(nodes, query))
+        event.on_start(payload=self._callback_payload(nodes, query_bundle))
         return query, _node_texts(nodes), event
 
     def _end(
@@ -191,43 +191,11 @@ class Qwen3Rerank(EngineFields, EngineLifecycle, BaseNodePostprocessor):
                 raise outcome
             reranked = self._passthrough(nodes, outcome)
         else:
-            reranked = self._rescored(nodes, outcome)
+            reranked = rescored(nodes, outcome, self._returned_node)
         event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _emit_start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
-        dispatcher.event(
-            ReRankStartEvent(
-                query=query_bundle,
-                nodes=nodes,
-                top_n=self.top_n if self.top_n is not None else len(nodes),
-                model_name=self.model,
-            )
-        )
-
-    @staticmethod
-    def _emit_end(reranked: list[NodeWithScore]) -> list[NodeWithScore]:
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
-
-    def _callback_payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
-        return {
-            EventPayload.NODES: nodes,
-            EventPayload.MODEL_NAME: self.model,
-            EventPayload.QUERY_STR: query,
-            EventPayload.TOP_K: self.top_n,
-        }
-
-    def _rescored(
-        self, nodes: list[NodeWithScore], results: Sequence[RerankResult]
-    ) -> list[NodeWithScore]:
-        """New NodeWithScores in the reranker's order, leaving the caller's objects unchanged."""
-        return [
-            NodeWithScore(node=self._returned_node(nodes[result.index], result), score=result.score)
-            for result in results
-        ]
 
     def _passthrough(self, nodes: list[NodeWithScore], error: Exception) -> list[NodeWithScore]:
         """The first ``top_n`` nodes in retrieval order, marked as not reranked."""

@@ -18,14 +18,14 @@ from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.embeddings import MultiModalEmbedding
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.instrumentation import Dispatcher, get_dispatcher
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import ImageNode, ImageType, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._embedder_calls import EmbedderCalls
 from llama_index_qwen3._engine_fields import EngineFields
 from llama_index_qwen3._engine_lifecycle import EngineLifecycle
+from llama_index_qwen3._rerank_reporting import RerankReporting, rescored
 from qwen3_core.spec import Kind
 from qwen3_core.vision import (
     DEFAULT_MAX_INPUT_PIXELS,
@@ -36,7 +36,6 @@ from qwen3_core.vision import (
     Qwen3VLEmbedder,
     Qwen3VLReranker,
     VisionInput,
-    VisionRerankResult,
 )
 
 __all__ = ["Qwen3VLEmbedding", "Qwen3VLRerank"]
@@ -103,7 +102,7 @@ class Qwen3VLEmbedding(_VisionFields, EmbedderCalls, EngineLifecycle, MultiModal
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
         self._core = Qwen3VLEmbedder.from_spec(self._new_spec(), dimensions=self.dimensions,
-                                                   **self._image_options())
+                                               **self._image_options())
 
     @classmethod
     def class_name(cls) -> str:
@@ -131,7 +130,7 @@ class Qwen3VLEmbedding(_VisionFields, EmbedderCalls, EngineLifecycle, MultiModal
         return (await self._core.aembed_images(images)).tolist()
 
 
-class Qwen3VLRerank(_VisionFields, EngineLifecycle, BaseNodePostprocessor):
+class Qwen3VLRerank(_VisionFields, EngineLifecycle, RerankReporting, BaseNodePostprocessor):
     """Reorders retrieved image and text nodes by Qwen3-VL-Reranker's P(yes) for the query.
 
     An ``ImageNode`` is read as its image (``image_path``, else the base64 ``image``, else
@@ -150,6 +149,7 @@ class Qwen3VLRerank(_VisionFields, EngineLifecycle, BaseNodePostprocessor):
 
     _kind: ClassVar[Kind] = "reranker"
     _model_field: ClassVar[str] = "model"
+    _dispatcher: ClassVar[Dispatcher] = dispatcher
 
     model: str = Field(
         default=DEFAULT_VL_RERANKER_MODEL,
@@ -196,8 +196,8 @@ class Qwen3VLRerank(_VisionFields, EngineLifecycle, BaseNodePostprocessor):
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
             results = self._core.rerank(query, _node_inputs(nodes), top_n=self.top_n,
-                                            score_threshold=self.score_threshold)
-            reranked = _rescored(nodes, results)
+                                        score_threshold=self.score_threshold)
+            reranked = rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
@@ -215,34 +215,10 @@ class Qwen3VLRerank(_VisionFields, EngineLifecycle, BaseNodePostprocessor):
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
             results = await self._core.arerank(query, _node_inputs(nodes), top_n=self.top_n,
-                                                   score_threshold=self.score_threshold)
-            reranked = _rescored(nodes, results)
+                                               score_threshold=self.score_threshold)
+            reranked = rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
-
-    def _emit_start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
-        dispatcher.event(
-            ReRankStartEvent(
-                query=query_bundle,
-                nodes=nodes,
-                top_n=self.top_n if self.top_n is not None else len(nodes),
-                model_name=self.model,
-            )
-        )
-
-    @staticmethod
-    def _emit_end(reranked: list[NodeWithScore]) -> list[NodeWithScore]:
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
-
-    def _callback_payload(self, nodes: list[NodeWithScore],
-                          query_bundle: QueryBundle | None) -> dict[str, Any]:
-        return {
-            EventPayload.NODES: nodes,
-            EventPayload.MODEL_NAME: self.model,
-            EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else "",
-            EventPayload.TOP_K: self.top_n,
-        }
 
 
 def _image(image: ImageType) -> ImageLike:
@@ -295,9 +271,3 @@ def _node_image(node: ImageNode) -> ImageLike:
                              f"({exc})") from exc
     return str(node.image_url)  # the core fetches it only with allow_remote_images
 
-
-def _rescored(nodes: list[NodeWithScore],
-              results: list[VisionRerankResult]) -> list[NodeWithScore]:
-    """New NodeWithScores in the reranker's order, leaving the caller's objects unchanged."""
-    return [NodeWithScore(node=nodes[result.index].node, score=result.score)
-            for result in results]
