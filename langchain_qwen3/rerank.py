@@ -4,49 +4,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, NoReturn, cast
+from typing import Any, ClassVar, Literal, cast
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import Field, PositiveInt, field_validator
-from typing_extensions import NotRequired, TypedDict
 
+from langchain_qwen3._reranking import SCORE_KEY as SCORE_KEY
+from langchain_qwen3._reranking import SPAN_KEY as SPAN_KEY
+from langchain_qwen3._reranking import (
+    RefusesBarePipe,
+    RerankHit,
+    as_hits,
+    copy_with,
+    scored_copies,
+    worth_ranking,
+)
 from langchain_qwen3._settings import EngineSettings
-from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
+from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker
 from qwen3_core.spec import Kind
-from qwen3_core.validation import check_query
-from qwen3_core.windows import LongDocuments, Span, check_long_documents, check_overlap
+from qwen3_core.windows import LongDocuments, check_long_documents, check_overlap
 
 __all__ = ["Qwen3Rerank", "RerankHit"]
 
 logger = logging.getLogger("langchain_qwen3")
 
-#: Metadata key holding the reranker's P(yes) on each returned document.
-SCORE_KEY = "relevance_score"
-#: Metadata key holding, under ``long_documents="best_window"``, the ``(start, end)`` character
-#: offsets of the window that scored: ``page_content[start:end]``.
-SPAN_KEY = "relevance_span"
 #: Metadata key set instead when ``on_error="passthrough"`` returned documents unranked.
 ERROR_KEY = "rerank_error"
-_PIPE_REFUSED = (
-    "`retriever | reranker` would hand Qwen3Rerank the documents without their query; use "
-    "rerank_retriever(retriever, reranker) or "
-    "ContextualCompressionRetriever(base_compressor=reranker, base_retriever=retriever)")
 
 
-class RerankHit(TypedDict):
-    """One ranked candidate: its position in the input and the model's P(yes).
-
-    ``relevance_span`` is there under ``long_documents="best_window"`` only: the ``(start, end)``
-    characters of the best window.
-    """
-
-    index: int
-    relevance_score: float
-    relevance_span: NotRequired[Span]
-
-
-class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
+class Qwen3Rerank(EngineSettings, RefusesBarePipe, BaseDocumentCompressor):
     """Qwen3-Reranker for LangChain: orders retrieved documents by relevance to the query.
 
     Use it in ``ContextualCompressionRetriever`` or, shorter, with
@@ -95,16 +82,6 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
                                              overlap=self.overlap)
 
     @property
-    def __call__(self) -> NoReturn:
-        """Refuse ``retriever | reranker`` when it is composed, in one line naming what works.
-
-        LangChain's ``|`` takes a non-Runnable step as a callable fed the previous step's output:
-        here, documents without their query. Asking for ``__call__`` is its first step (and any
-        caller's), so it raises instead of ever scoring against a missing or guessed query.
-        """
-        raise TypeError(_PIPE_REFUSED)
-
-    @property
     def reranker(self) -> Qwen3Reranker:
         """The core reranker doing the work (e.g. for ``shares_engine_with``)."""
         return cast(Qwen3Reranker, self._core)
@@ -142,7 +119,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         """
         texts, options = self._arguments(documents, top_n, score_threshold, instruction,
                                          long_documents, overlap)
-        return _hits(self.reranker.rerank(query, texts, **options))
+        return as_hits(self.reranker.rerank(query, texts, **options))
 
     async def arerank(
         self,
@@ -158,7 +135,7 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         """Async :meth:`rerank`, on the engine's own async path."""
         texts, options = self._arguments(documents, top_n, score_threshold, instruction,
                                          long_documents, overlap)
-        return _hits(await self.reranker.arerank(query, texts, **options))
+        return as_hits(await self.reranker.arerank(query, texts, **options))
 
     def compress_documents(
         self,
@@ -184,14 +161,14 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
             Copies with ``metadata["relevance_score"]`` (and, under ``"best_window"``,
             ``metadata["relevance_span"]``); ``[]`` for no documents.
         """
-        if not _worth_ranking(documents, query):
+        if not worth_ranking(documents, query):
             return []
         try:
             hits = self.rerank(documents, query, instruction=instruction,
                                long_documents=long_documents, overlap=overlap)
         except Exception as exc:
             return self._on_failure(documents, exc)
-        return _scored_copies(documents, hits)
+        return scored_copies(documents, hits)
 
     async def acompress_documents(
         self,
@@ -204,14 +181,14 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         overlap: int | None = None,
     ) -> Sequence[Document]:
         """Async :meth:`compress_documents`, on the engine's own async path."""
-        if not _worth_ranking(documents, query):
+        if not worth_ranking(documents, query):
             return []
         try:
             hits = await self.arerank(documents, query, instruction=instruction,
                                       long_documents=long_documents, overlap=overlap)
         except Exception as exc:
             return self._on_failure(documents, exc)
-        return _scored_copies(documents, hits)
+        return scored_copies(documents, hits)
 
     def _arguments(
         self,
@@ -251,45 +228,10 @@ class Qwen3Rerank(EngineSettings, BaseDocumentCompressor):
         )
         kept = documents[: self.top_n] if self.top_n is not None else documents
         reason = f"{type(error).__name__}: {error}"
-        return [_copy_with(doc, **{ERROR_KEY: reason}) for doc in kept]
-
-
-def _worth_ranking(documents: Sequence[Document], query: str) -> bool:
-    """False for no documents; raises for a bad query (the caller's error, never passed through)."""
-    if not documents:
-        return False
-    check_query(query)
-    return True
+        return [copy_with(doc, **{ERROR_KEY: reason}) for doc in kept]
 
 
 def _texts(documents: Sequence[str | Document]) -> list[str]:
     if isinstance(documents, (str, Document)):
         raise TypeError("documents must be a sequence of str or Document, not a single one")
     return [doc.page_content if isinstance(doc, Document) else doc for doc in documents]
-
-
-def _hits(results: list[RerankResult]) -> list[RerankHit]:
-    hits = []
-    for r in results:
-        hit = RerankHit(index=r.index, relevance_score=r.score)
-        if r.span is not None:
-            hit["relevance_span"] = r.span
-        hits.append(hit)
-    return hits
-
-
-def _scored_copies(documents: Sequence[Document], hits: list[RerankHit]) -> list[Document]:
-    copies = []
-    for hit in hits:
-        metadata: dict[str, object] = {SCORE_KEY: hit["relevance_score"]}
-        if "relevance_span" in hit:
-            metadata[SPAN_KEY] = hit["relevance_span"]
-        copies.append(_copy_with(documents[hit["index"]], **metadata))
-    return copies
-
-
-def _copy_with(document: Document, **metadata: object) -> Document:
-    """A deep copy of ``document`` with these metadata keys set; the original stays as it was."""
-    copied = document.model_copy(deep=True)
-    copied.metadata.update(metadata)
-    return copied

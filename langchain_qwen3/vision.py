@@ -14,17 +14,23 @@ import base64
 import binascii
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar, NoReturn, cast
+from typing import Any, ClassVar, cast
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.embeddings import Embeddings
 from pydantic import Field, PositiveInt
 
+from langchain_qwen3._reranking import SCORE_KEY as SCORE_KEY
+from langchain_qwen3._reranking import (
+    RefusesBarePipe,
+    RerankHit,
+    as_hits,
+    scored_copies,
+    worth_ranking,
+)
 from langchain_qwen3._settings import EngineSettings
-from langchain_qwen3.rerank import RerankHit
 from qwen3_core.spec import EngineSpec, Kind
-from qwen3_core.validation import check_query
 from qwen3_core.vision import (
     DEFAULT_MAX_INPUT_PIXELS,
     DEFAULT_VL_EMBEDDING_MODEL,
@@ -33,17 +39,10 @@ from qwen3_core.vision import (
     Qwen3VLEmbedder,
     Qwen3VLReranker,
     VisionInput,
-    VisionRerankResult,
 )
 
 __all__ = ["Qwen3VLEmbeddings", "Qwen3VLRerank"]
 
-#: Metadata key holding the reranker's P(yes) on each returned document.
-SCORE_KEY = "relevance_score"
-_PIPE_REFUSED = (
-    "`retriever | reranker` would hand Qwen3VLRerank the documents without their query; use "
-    "rerank_retriever(retriever, reranker) or "
-    "ContextualCompressionRetriever(base_compressor=reranker, base_retriever=retriever)")
 #: How the formats the models read begin, once base64-decoded (PNG, JPEG, GIF, WEBP, BMP, TIFF).
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF", b"BM",
                 b"II*\x00", b"MM\x00*")
@@ -156,7 +155,7 @@ class Qwen3VLEmbeddings(_VisionSettings, Embeddings):
         return vectors
 
 
-class Qwen3VLRerank(_VisionSettings, BaseDocumentCompressor):
+class Qwen3VLRerank(_VisionSettings, RefusesBarePipe, BaseDocumentCompressor):
     """Qwen3-VL-Reranker for LangChain: orders text and image Documents by relevance.
 
     A Document is read as:
@@ -197,11 +196,6 @@ class Qwen3VLRerank(_VisionSettings, BaseDocumentCompressor):
         self._core = Qwen3VLReranker.from_spec(spec, **self._image_options())
 
     @property
-    def __call__(self) -> NoReturn:
-        """Refuse ``retriever | reranker`` when it is composed (see ``Qwen3Rerank.__call__``)."""
-        raise TypeError(_PIPE_REFUSED)
-
-    @property
     def reranker(self) -> Qwen3VLReranker:
         """The core reranker doing the work (e.g. for ``shares_engine_with``)."""
         return cast(Qwen3VLReranker, self._core)
@@ -228,7 +222,7 @@ class Qwen3VLRerank(_VisionSettings, BaseDocumentCompressor):
             ``{"index": position in documents, "relevance_score": P(yes)}`` per kept document.
         """
         inputs, options = self._arguments(documents, top_n, score_threshold, instruction)
-        return _hits(self.reranker.rerank(query, inputs, **options))
+        return as_hits(self.reranker.rerank(query, inputs, **options))
 
     async def arerank(
         self,
@@ -241,7 +235,7 @@ class Qwen3VLRerank(_VisionSettings, BaseDocumentCompressor):
     ) -> list[RerankHit]:
         """Async :meth:`rerank`, on the engine's own async path."""
         inputs, options = self._arguments(documents, top_n, score_threshold, instruction)
-        return _hits(await self.reranker.arerank(query, inputs, **options))
+        return as_hits(await self.reranker.arerank(query, inputs, **options))
 
     def compress_documents(
         self,
@@ -262,10 +256,9 @@ class Qwen3VLRerank(_VisionSettings, BaseDocumentCompressor):
         Returns:
             Copies with ``metadata["relevance_score"]``; ``[]`` for no documents.
         """
-        if not documents:
+        if not worth_ranking(documents, query):
             return []
-        check_query(query)
-        return _scored_copies(documents, self.rerank(documents, query, instruction=instruction))
+        return scored_copies(documents, self.rerank(documents, query, instruction=instruction))
 
     async def acompress_documents(
         self,
@@ -276,11 +269,10 @@ class Qwen3VLRerank(_VisionSettings, BaseDocumentCompressor):
         instruction: str | None = None,
     ) -> Sequence[Document]:
         """Async :meth:`compress_documents`, on the engine's own async path."""
-        if not documents:
+        if not worth_ranking(documents, query):
             return []
-        check_query(query)
         hits = await self.arerank(documents, query, instruction=instruction)
-        return _scored_copies(documents, hits)
+        return scored_copies(documents, hits)
 
     def _arguments(
         self,
@@ -337,16 +329,3 @@ def _base64_image(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-
-
-def _hits(results: list[VisionRerankResult]) -> list[RerankHit]:
-    return [RerankHit(index=r.index, relevance_score=r.score) for r in results]
-
-
-def _scored_copies(documents: Sequence[Document], hits: list[RerankHit]) -> list[Document]:
-    copies = []
-    for hit in hits:
-        copied = documents[hit["index"]].model_copy(deep=True)
-        copied.metadata[SCORE_KEY] = hit["relevance_score"]
-        copies.append(copied)
-    return copies

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
+from llama_index_qwen3._embedder_calls import EmbedderCalls
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import DEFAULT_EMBEDDING_MODEL, EngineSpec, Qwen3Embedder
+from llama_index_qwen3._engine_lifecycle import EngineLifecycle
+from qwen3_core import DEFAULT_EMBEDDING_MODEL, Qwen3Embedder
 from qwen3_core.spec import Kind
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
@@ -19,7 +21,7 @@ __all__ = ["DEFAULT_EMBEDDING_MODEL", "Qwen3Embedding"]
 DEFAULT_EMBED_BATCH_SIZE = 128
 
 
-class Qwen3Embedding(EngineFields, BaseEmbedding):
+class Qwen3Embedding(EngineFields, EmbedderCalls, EngineLifecycle, BaseEmbedding):
     """Qwen3-Embedding for LlamaIndex indexes and retrievers.
 
     Queries are embedded with the task instruction, as the model card prescribes; documents
@@ -50,11 +52,11 @@ class Qwen3Embedding(EngineFields, BaseEmbedding):
         default=DEFAULT_EMBED_BATCH_SIZE, description="Texts per call to the engine.", gt=0
     )
 
-    _embedder: Qwen3Embedder = PrivateAttr()
+    _core: Qwen3Embedder = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._embedder = Qwen3Embedder.from_spec(self._new_spec(), dimensions=self.dimensions)
+        self._core = Qwen3Embedder.from_spec(self._new_spec(), dimensions=self.dimensions)
 
     @classmethod
     def class_name(cls) -> str:
@@ -62,48 +64,6 @@ class Qwen3Embedding(EngineFields, BaseEmbedding):
         return "Qwen3Embedding"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._embedder.spec
-
-    @property
     def embedder(self) -> Qwen3Embedder:
         """The core embedder doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._embedder
-
-    @property
-    def embedding_size(self) -> int:
-        """Length of the vectors this model returns."""
-        return self._embedder.embedding_size
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._embedder.close()
-
-    def __enter__(self) -> Qwen3Embedding:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- queries: with the instruction --------------------------------------------------------
-
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._embedder.embed_queries([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._embedder.aembed_queries([query]))[0].tolist()
-
-    # -- texts (documents, nodes): raw --------------------------------------------------------
-
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._embedder.embed_documents([text])[0].tolist()
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._embedder.aembed_documents([text]))[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._embedder.embed_documents(texts).tolist()
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._embedder.aembed_documents(texts)).tolist()
+        return self._core

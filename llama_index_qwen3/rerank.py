@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.callbacks.base import EventContext
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.instrumentation import Dispatcher, get_dispatcher
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import DEFAULT_RERANKER_MODEL, EngineSpec, Qwen3Reranker, RerankResult
+from llama_index_qwen3._engine_lifecycle import EngineLifecycle
+from llama_index_qwen3._rerank_reporting import RerankReporting, rescored
+from qwen3_core import DEFAULT_RERANKER_MODEL, Qwen3Reranker, RerankResult
 from qwen3_core.spec import Kind
 from qwen3_core.windows import LongDocuments, check_long_documents, check_overlap
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 dispatcher = get_dispatcher(__name__)
 
 
-class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
+class Qwen3Rerank(EngineFields, EngineLifecycle, RerankReporting, BaseNodePostprocessor):
     """Reorders retrieved nodes by Qwen3-Reranker's probability that each answers the query.
 
     Use it as the second stage after a vector store's recall, for example in
@@ -57,6 +57,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
 
     _kind: ClassVar[Kind] = "reranker"
     _model_field: ClassVar[str] = "model"
+    _dispatcher: ClassVar[Dispatcher] = dispatcher
 
     model: str = Field(
         default=DEFAULT_RERANKER_MODEL,
@@ -92,7 +93,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         frozen=True,
     )
 
-    _reranker: Qwen3Reranker = PrivateAttr()
+    _core: Qwen3Reranker = PrivateAttr()
 
     @field_validator("long_documents", mode="before")
     @classmethod
@@ -106,9 +107,9 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._reranker = Qwen3Reranker.from_spec(self._new_spec(),
-                                                 long_documents=self.long_documents,
-                                                 overlap=self.overlap)
+        self._core = Qwen3Reranker.from_spec(self._new_spec(),
+                                             long_documents=self.long_documents,
+                                             overlap=self.overlap)
 
     @classmethod
     def class_name(cls) -> str:
@@ -116,24 +117,9 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         return "Qwen3Rerank"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._reranker.spec
-
-    @property
     def reranker(self) -> Qwen3Reranker:
         """The core reranker doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._reranker
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._reranker.close()
-
-    def __enter__(self) -> Qwen3Rerank:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return self._core
 
     # Sync and async share everything but the engine call: _begin prepares, _end finishes.
 
@@ -149,8 +135,8 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         query, texts, event = call
         outcome: list[RerankResult] | Exception
         try:
-            outcome = self._reranker.rerank(query, texts, top_n=self.top_n,
-                                            score_threshold=self.score_threshold)
+            outcome = self._core.rerank(query, texts, top_n=self.top_n,
+                                        score_threshold=self.score_threshold)
         except Exception as exc:
             outcome = exc
         return self._end(nodes, event, outcome)
@@ -167,8 +153,8 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         query, texts, event = call
         outcome: list[RerankResult] | Exception
         try:
-            outcome = await self._reranker.arerank(query, texts, top_n=self.top_n,
-                                                   score_threshold=self.score_threshold)
+            outcome = await self._core.arerank(query, texts, top_n=self.top_n,
+                                               score_threshold=self.score_threshold)
         except Exception as exc:
             outcome = exc
         return self._end(nodes, event, outcome)
@@ -186,7 +172,7 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
         if not nodes:
             return None
         event = EventContext(self.callback_manager, CBEventType.RERANKING)
-        event.on_start(payload=self._callback_payload(nodes, query))
+        event.on_start(payload=self._callback_payload(nodes, query_bundle))
         return query, _node_texts(nodes), event
 
     def _end(
@@ -205,43 +191,11 @@ class Qwen3Rerank(EngineFields, BaseNodePostprocessor):
                 raise outcome
             reranked = self._passthrough(nodes, outcome)
         else:
-            reranked = self._rescored(nodes, outcome)
+            reranked = rescored(nodes, outcome, self._returned_node)
         event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _emit_start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
-        dispatcher.event(
-            ReRankStartEvent(
-                query=query_bundle,
-                nodes=nodes,
-                top_n=self.top_n if self.top_n is not None else len(nodes),
-                model_name=self.model,
-            )
-        )
-
-    @staticmethod
-    def _emit_end(reranked: list[NodeWithScore]) -> list[NodeWithScore]:
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
-
-    def _callback_payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
-        return {
-            EventPayload.NODES: nodes,
-            EventPayload.MODEL_NAME: self.model,
-            EventPayload.QUERY_STR: query,
-            EventPayload.TOP_K: self.top_n,
-        }
-
-    def _rescored(
-        self, nodes: list[NodeWithScore], results: Sequence[RerankResult]
-    ) -> list[NodeWithScore]:
-        """New NodeWithScores in the reranker's order, leaving the caller's objects unchanged."""
-        return [
-            NodeWithScore(node=self._returned_node(nodes[result.index], result), score=result.score)
-            for result in results
-        ]
 
     def _passthrough(self, nodes: list[NodeWithScore], error: Exception) -> list[NodeWithScore]:
         """The first ``top_n`` nodes in retrieval order, marked as not reranked."""

@@ -18,13 +18,14 @@ from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.embeddings import MultiModalEmbedding
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.instrumentation import Dispatcher, get_dispatcher
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import ImageNode, ImageType, MetadataMode, NodeWithScore, QueryBundle
 
+from llama_index_qwen3._embedder_calls import EmbedderCalls
 from llama_index_qwen3._engine_fields import EngineFields
-from qwen3_core import EngineSpec
+from llama_index_qwen3._engine_lifecycle import EngineLifecycle
+from llama_index_qwen3._rerank_reporting import RerankReporting, rescored
 from qwen3_core.spec import Kind
 from qwen3_core.vision import (
     DEFAULT_MAX_INPUT_PIXELS,
@@ -35,7 +36,6 @@ from qwen3_core.vision import (
     Qwen3VLEmbedder,
     Qwen3VLReranker,
     VisionInput,
-    VisionRerankResult,
 )
 
 __all__ = ["Qwen3VLEmbedding", "Qwen3VLRerank"]
@@ -66,7 +66,7 @@ class _VisionFields(EngineFields):
                 "max_image_pixels": self.max_image_pixels}
 
 
-class Qwen3VLEmbedding(_VisionFields, MultiModalEmbedding):
+class Qwen3VLEmbedding(_VisionFields, EmbedderCalls, EngineLifecycle, MultiModalEmbedding):
     """Qwen3-VL-Embedding for LlamaIndex: texts, queries and images in one vector space.
 
     Queries are embedded with the instruction (the model card's when None), texts and images
@@ -97,12 +97,12 @@ class Qwen3VLEmbedding(_VisionFields, MultiModalEmbedding):
         default=DEFAULT_VL_EMBED_BATCH_SIZE, description="Texts or images per engine call.", gt=0
     )
 
-    _embedder: Qwen3VLEmbedder = PrivateAttr()
+    _core: Qwen3VLEmbedder = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
-        self._embedder = Qwen3VLEmbedder.from_spec(self._new_spec(), dimensions=self.dimensions,
-                                                   **self._image_options())
+        self._core = Qwen3VLEmbedder.from_spec(self._new_spec(), dimensions=self.dimensions,
+                                               **self._image_options())
 
     @classmethod
     def class_name(cls) -> str:
@@ -110,69 +110,27 @@ class Qwen3VLEmbedding(_VisionFields, MultiModalEmbedding):
         return "Qwen3VLEmbedding"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._embedder.spec
-
-    @property
     def embedder(self) -> Qwen3VLEmbedder:
         """The core embedder doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._embedder
-
-    @property
-    def embedding_size(self) -> int:
-        """Length of the vectors this model returns."""
-        return self._embedder.embedding_size
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._embedder.close()
-
-    def __enter__(self) -> Qwen3VLEmbedding:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- queries: with the instruction --------------------------------------------------------
-
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._embedder.embed_queries([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._embedder.aembed_queries([query]))[0].tolist()
-
-    # -- texts (documents, nodes) -------------------------------------------------------------
-
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._embedder.embed_documents([text])[0].tolist()
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._embedder.aembed_documents([text]))[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._embedder.embed_documents(texts).tolist()
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._embedder.aembed_documents(texts)).tolist()
+        return self._core
 
     # -- images -------------------------------------------------------------------------------
 
     def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return self._embedder.embed_images([_image(img_file_path)])[0].tolist()
+        return self._core.embed_images([_image(img_file_path)])[0].tolist()
 
     async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return (await self._embedder.aembed_images([_image(img_file_path)]))[0].tolist()
+        return (await self._core.aembed_images([_image(img_file_path)]))[0].tolist()
 
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return self._embedder.embed_images([_image(path) for path in img_file_paths]).tolist()
+        return self._core.embed_images([_image(path) for path in img_file_paths]).tolist()
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         images = [_image(path) for path in img_file_paths]
-        return (await self._embedder.aembed_images(images)).tolist()
+        return (await self._core.aembed_images(images)).tolist()
 
 
-class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
+class Qwen3VLRerank(_VisionFields, EngineLifecycle, RerankReporting, BaseNodePostprocessor):
     """Reorders retrieved image and text nodes by Qwen3-VL-Reranker's P(yes) for the query.
 
     An ``ImageNode`` is read as its image (``image_path``, else the base64 ``image``, else
@@ -191,6 +149,7 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
 
     _kind: ClassVar[Kind] = "reranker"
     _model_field: ClassVar[str] = "model"
+    _dispatcher: ClassVar[Dispatcher] = dispatcher
 
     model: str = Field(
         default=DEFAULT_VL_RERANKER_MODEL,
@@ -204,14 +163,14 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         default=None, ge=0.0, le=1.0, description="Drop nodes scoring below this probability."
     )
 
-    _reranker: Qwen3VLReranker = PrivateAttr()
+    _core: Qwen3VLReranker = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         """Open (or join) the engine for these settings."""
         spec = self._new_spec()
         if "max_length" not in self.model_fields_set:
             spec = dataclasses.replace(spec, max_length=VL_RERANK_MAX_LENGTH)
-        self._reranker = Qwen3VLReranker.from_spec(spec, **self._image_options())
+        self._core = Qwen3VLReranker.from_spec(spec, **self._image_options())
 
     @classmethod
     def class_name(cls) -> str:
@@ -219,24 +178,9 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         return "Qwen3VLRerank"
 
     @property
-    def spec(self) -> EngineSpec:
-        """The engine settings, validated (see :class:`qwen3_core.EngineSpec`)."""
-        return self._reranker.spec
-
-    @property
     def reranker(self) -> Qwen3VLReranker:
         """The core reranker doing the work (for ``shares_engine_with`` and direct use)."""
-        return self._reranker
-
-    def close(self) -> None:
-        """Release the engine; it shuts down when no other wrapper of it is open."""
-        self._reranker.close()
-
-    def __enter__(self) -> Qwen3VLRerank:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return self._core
 
     @dispatcher.span
     def _postprocess_nodes(
@@ -251,9 +195,9 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
-            results = self._reranker.rerank(query, _node_inputs(nodes), top_n=self.top_n,
-                                            score_threshold=self.score_threshold)
-            reranked = _rescored(nodes, results)
+            results = self._core.rerank(query, _node_inputs(nodes), top_n=self.top_n,
+                                        score_threshold=self.score_threshold)
+            reranked = rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
 
@@ -270,35 +214,11 @@ class Qwen3VLRerank(_VisionFields, BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
-            results = await self._reranker.arerank(query, _node_inputs(nodes), top_n=self.top_n,
-                                                   score_threshold=self.score_threshold)
-            reranked = _rescored(nodes, results)
+            results = await self._core.arerank(query, _node_inputs(nodes), top_n=self.top_n,
+                                               score_threshold=self.score_threshold)
+            reranked = rescored(nodes, results)
             event.on_end(payload={EventPayload.NODES: reranked})
         return self._emit_end(reranked)
-
-    def _emit_start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
-        dispatcher.event(
-            ReRankStartEvent(
-                query=query_bundle,
-                nodes=nodes,
-                top_n=self.top_n if self.top_n is not None else len(nodes),
-                model_name=self.model,
-            )
-        )
-
-    @staticmethod
-    def _emit_end(reranked: list[NodeWithScore]) -> list[NodeWithScore]:
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
-
-    def _callback_payload(self, nodes: list[NodeWithScore],
-                          query_bundle: QueryBundle | None) -> dict[str, Any]:
-        return {
-            EventPayload.NODES: nodes,
-            EventPayload.MODEL_NAME: self.model,
-            EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else "",
-            EventPayload.TOP_K: self.top_n,
-        }
 
 
 def _image(image: ImageType) -> ImageLike:
@@ -351,9 +271,3 @@ def _node_image(node: ImageNode) -> ImageLike:
                              f"({exc})") from exc
     return str(node.image_url)  # the core fetches it only with allow_remote_images
 
-
-def _rescored(nodes: list[NodeWithScore],
-              results: list[VisionRerankResult]) -> list[NodeWithScore]:
-    """New NodeWithScores in the reranker's order, leaving the caller's objects unchanged."""
-    return [NodeWithScore(node=nodes[result.index].node, score=result.score)
-            for result in results]
