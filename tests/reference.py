@@ -520,6 +520,27 @@ def vl_rerank_score(path, query: dict, document: dict, instruction=None,
     return float(torch.sigmoid((weight[yes] - weight[no]) @ hidden))
 
 
+@torch.inference_mode()
+def vl_pooled(path, kind: str, input_ids: list[int], pixel_values=None,
+              image_grid_thw=None) -> np.ndarray:
+    """What the scripts compute from model inputs already built (image pads expanded).
+
+    ``kind="embedding"``: the L2-normalised last hidden state; ``"reranker"``: ``[P(yes)]``.
+    """
+    inputs = {"input_ids": list(input_ids),
+              "pixel_values": None if pixel_values is None else torch.as_tensor(pixel_values),
+              "image_grid_thw": None if image_grid_thw is None
+              else torch.as_tensor(image_grid_thw)}
+    if kind == "embedding":
+        return F.normalize(_vl_forward(_vl_embedder(str(path)), inputs), p=2, dim=0).numpy()
+    model = _vl_reranker(str(path))
+    tokenizer, _ = _vl_processing(str(path))
+    hidden = _vl_forward(model.model, inputs)
+    weight = model.lm_head.weight
+    yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
+    return np.array([float(torch.sigmoid((weight[yes] - weight[no]) @ hidden))])
+
+
 def vl_rerank_scores(path, query: dict, documents: list[dict], instruction=None,
                      max_length=VL_RERANK_MAX_LENGTH) -> list[float]:
     """:func:`vl_rerank_score` of each document, one at a time."""

@@ -35,8 +35,8 @@ def pictures(tmp_path_factory):
     return paths
 
 
-def _as_vllm_expands(path, entry: dict, kind: str):
-    """Token ids and pixel values after vLLM's processor, as transformers' processor gives them."""
+def as_vllm_expands(path, entry: dict, kind: str):
+    """Token ids, pixel values and grids after vLLM's processor, as transformers' gives them."""
     from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
 
     processor = Qwen2VLImageProcessorPil.from_pretrained(path)
@@ -52,7 +52,7 @@ def _as_vllm_expands(path, entry: dict, kind: str):
     for token in entry["prompt_token_ids"]:
         ids.extend([pad] * next(counts) if token == pad else [token])
     assert next(counts, None) is None, "an image without its <|image_pad|>"
-    return ids, pixels
+    return ids, pixels, grids
 
 
 def test_embedding_inputs_are_the_official_ones(tiny_vl_models, pictures):
@@ -67,7 +67,7 @@ def test_embedding_inputs_are_the_official_ones(tiny_vl_models, pictures):
                                                       reference.VL_EMBED_INSTRUCTION),
                                     embedder._engine().prompts.image_token_id)
     for entry, (text, image) in zip(inputs, cases):
-        ids, pixels = _as_vllm_expands(path, entry, "embedding")
+        ids, pixels, _ = as_vllm_expands(path, entry, "embedding")
         want = reference.vl_embedding_inputs(path, text=text, image=image)
         assert ids == want["input_ids"]
         if want["pixel_values"] is None:
@@ -85,7 +85,7 @@ def test_reranker_inputs_are_the_official_ones(tiny_vl_models, pictures):
         inputs = vision_vllm_inputs(reranker._prompts(query, documents, None),
                                     reranker._engine().prompts.image_token_id)
     for entry, document in zip(inputs, documents):
-        ids, pixels = _as_vllm_expands(path, entry, "reranker")
+        ids, pixels, _ = as_vllm_expands(path, entry, "reranker")
         want = reference.vl_rerank_inputs(path, query, document)
         assert ids == want["input_ids"]
         np.testing.assert_array_equal(pixels, want["pixel_values"].numpy())

@@ -1,7 +1,8 @@
 """Qwen3-VL-Embedding and Qwen3-VL-Reranker: queries and documents of text, images, or both.
 
 Exact to the official scripts (prompt formats, instructions, image resizing and patches), on the
-``transformers`` backend. Importing this package imports neither torch nor Pillow.
+``transformers`` backend and, on GPU machines, on vLLM. Importing this package imports neither
+torch nor Pillow.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from qwen3_core.vision.formats import (
 )
 from qwen3_core.vision.images import DEFAULT_MAX_INPUT_PIXELS, ImageError, ImageLike
 from qwen3_core.vision.inputs import VisionInput
+from qwen3_core.vision.request_prompts import VisionRequestPrompts
 from qwen3_core.vision.reranker import VL_RERANK_MAX_LENGTH, Qwen3VLReranker, VisionRerankResult
+from qwen3_core.vision.vllm_engine import vision_vllm_overrides
 
 __all__ = [
     "DEFAULT_MAX_INPUT_PIXELS",
@@ -30,5 +33,7 @@ __all__ = [
     "Qwen3VLEmbedder",
     "Qwen3VLReranker",
     "VisionInput",
+    "VisionRequestPrompts",
     "VisionRerankResult",
+    "vision_vllm_overrides",
 ]

@@ -9,14 +9,10 @@ from qwen3_core.base import Qwen3Model
 from qwen3_core.models import ModelInfo
 from qwen3_core.spec import EngineSpec
 from qwen3_core.vision.engines import SharedVisionEngine, open_vision_engine
-from qwen3_core.vision.images import (
-    DEFAULT_MAX_INPUT_PIXELS,
-    ImageError,
-    describe_image,
-    open_image,
-)
+from qwen3_core.vision.images import DEFAULT_MAX_INPUT_PIXELS
 from qwen3_core.vision.inputs import Content
 from qwen3_core.vision.pixels import ImageProcessing
+from qwen3_core.vision.preparation import prepare_contents
 from qwen3_core.vision.prompts import PreparedContent
 
 __all__ = ["VisionModel"]
@@ -54,29 +50,7 @@ class VisionModel(Qwen3Model[SharedVisionEngine]):
             else self.spec.instruction
 
     def _prepare(self, contents: Sequence[Content], what: str) -> list[PreparedContent]:
-        """Open and resize every image of a batch, before the engine runs.
-
-        Every image is tried, so one error lists every bad input of the batch (its place, e.g.
-        ``documents[3]``, and why), and nothing is computed until all are good: drop those and
-        send the rest again.
-
-        Raises:
-            ImageError: With ``failures``, the ``(place, reason)`` of each bad image, and
-                ``positions``, their inputs' indices in the batch.
-        """
-        prepared, failures, positions = [], [], []
-        for index, content in enumerate(contents):
-            images = []
-            for image in content.images:
-                try:
-                    opened = open_image(image, allow_remote=self.allow_remote_images,
-                                        timeout=self.spec.timeout,
-                                        max_pixels=self.max_image_pixels)
-                    images.append(self._pixels.prepare(opened, describe_image(image)))
-                except ImageError as exc:
-                    failures.append((f"{what}[{index}]", str(exc)))
-                    positions.append(index)
-            prepared.append(PreparedContent(content.text, tuple(images)))
-        if failures:
-            raise ImageError.of(failures, positions)
-        return prepared
+        """:func:`~qwen3_core.vision.preparation.prepare_contents` with this model's options."""
+        return prepare_contents(contents, what, self._pixels,
+                                allow_remote=self.allow_remote_images, timeout=self.spec.timeout,
+                                max_pixels=self.max_image_pixels)

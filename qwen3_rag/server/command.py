@@ -132,10 +132,18 @@ def vllm_flags(engine_args: dict[str, Any]) -> list[str]:
 
 
 def _engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) -> dict[str, Any]:
-    """``vllm_engine_args`` for the model (pure: the server process will hold the memory)."""
+    """``vllm_engine_args`` for the model (pure: the server process will hold the memory).
+
+    A Qwen3-VL model gets the image settings of :func:`qwen3_core.vision.vision_vllm_overrides`.
+    """
     from qwen3_core.engines.vllm_backend import vllm_engine_args
 
-    return vllm_engine_args(kind, info, dtype, max_length)
+    args = vllm_engine_args(kind, info, dtype, max_length)
+    if info.model_type == "qwen3_vl":
+        from qwen3_core.vision import vision_vllm_overrides
+
+        args.update(vision_vllm_overrides(kind, info))
+    return args
 
 
 def build_command(args: argparse.Namespace) -> tuple[list[str], list[str]]:

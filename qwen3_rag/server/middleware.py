@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from qwen3_core.windows import Span, WindowedPrompts
 from qwen3_rag.server.asgi import (
     ASGIApp,
@@ -35,6 +37,7 @@ from qwen3_rag.server.asgi import (
 )
 from qwen3_rag.server.auth import KeyCheck, server_keys
 from qwen3_rag.server.embeddings import EmbeddingJob, input_count, parse_embeddings
+from qwen3_rag.server.engine_calls import encode_prompts
 from qwen3_rag.server.instance import INSTANCE_HEADER, INSTANCE_VARIABLE
 from qwen3_rag.server.limits import Limits
 from qwen3_rag.server.scoring import (
@@ -44,6 +47,14 @@ from qwen3_rag.server.scoring import (
     parse_score,
     rerank_answer,
     score_answer,
+)
+from qwen3_rag.server.vision_requests import (
+    VisionEmbeddingJob,
+    VisionRerankJob,
+    embeddings_answer,
+    parse_vision_embeddings,
+    parse_vision_rerank,
+    vision_rerank_answer,
 )
 
 __all__ = ["Qwen3Routes"]
@@ -72,6 +83,8 @@ class _ServedModel:
     #: Tokens of one engine step (vLLM's max_num_batched_tokens): a rerank is sent to the
     #: engine in parts about this size, so a departed client costs at most about one step.
     step_tokens: int
+    #: Qwen3-VL: the prompts of requests with images (``VisionRequestPrompts``); None for text.
+    vision: Any = None
 
 
 def _load_served_model(state: Any) -> _ServedModel:
@@ -86,10 +99,18 @@ def _load_served_model(state: Any) -> _ServedModel:
     config = state.vllm_config.model_config
     architectures = getattr(config.hf_config, "architectures", None) or []
     is_reranker = any(a.endswith("ForSequenceClassification") for a in architectures)
-    model_dir = resolve_model(config.tokenizer or config.model, weights=False).path
+    info = resolve_model(config.tokenizer or config.model, weights=False)
+    model_dir = info.path
     max_length = config.max_model_len
-    prompts = (RerankPromptTokenizer if is_reranker else EmbeddingPromptTokenizer)(
-        model_dir, max_length)
+    vision = None
+    prompts: Any
+    if info.model_type == "qwen3_vl":
+        from qwen3_core.vision import VisionRequestPrompts
+
+        prompts = vision = VisionRequestPrompts(model_dir, max_length)
+    else:
+        prompts = (RerankPromptTokenizer if is_reranker else EmbeddingPromptTokenizer)(
+            model_dir, max_length)
     names = config.served_model_name
     name = names[0] if isinstance(names, list | tuple) else (names or config.model)
     kind = "reranker" if is_reranker else "embedding"
@@ -98,7 +119,8 @@ def _load_served_model(state: Any) -> _ServedModel:
     logger.info("qwen3-rag routes: %s prompts for %s (max %d tokens, %d a step)", kind, name,
                 max_length, step_tokens)
     return _ServedModel(kind=kind, prompts=prompts, default_name=name,
-                        plain=load_tokenizers(model_dir)[1], step_tokens=step_tokens)
+                        plain=load_tokenizers(model_dir)[1], step_tokens=step_tokens,
+                        vision=vision)
 
 
 def _kind_error(model: _ServedModel, route: str) -> str:
@@ -183,7 +205,9 @@ class Qwen3Routes:
                 # RecursionError: JSON nested deeper than the parser goes is still bad JSON.
                 why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 raise RequestError(f"the body is not valid JSON: {why}") from None
-            if route == _EMBEDDING_ROUTE:
+            if model.vision is not None:
+                await self._vision(scope, channel, send, model, route, request)
+            elif route == _EMBEDDING_ROUTE:
                 await self._embeddings(scope, channel, send, model, request, body)
             else:
                 await self._scores(scope, channel, send, model, route, request)
@@ -302,6 +326,44 @@ class Qwen3Routes:
         else:
             await send_json(send, 200, score_answer(name, scores, tokens, spans))
 
+    async def _vision(self, scope: Scope, channel: ClientChannel, send: Send,
+                      model: _ServedModel, route: str, request: Any) -> None:
+        """Qwen3-VL: the core's prompts, images included, straight to the engine."""
+        if route in _SCORE_ROUTES:
+            raise RequestError(f"{route} takes text pairs; for Qwen3-VL use /v1/rerank (a query "
+                               "and documents with images) or /v1/embeddings", "model")
+        job: VisionEmbeddingJob | VisionRerankJob
+        if route == _EMBEDDING_ROUTE:
+            job = parse_vision_embeddings(request)
+            what, count = "inputs", len(job.inputs)
+            if job.dimensions is not None and job.dimensions > model.vision.hidden_size:
+                raise RequestError(f"dimensions must be at most {model.vision.hidden_size} "
+                                   f"(the model's), got {job.dimensions}", "dimensions")
+        else:
+            job = parse_vision_rerank(request)
+            what, count = "documents", len(job.documents)
+        await asyncio.to_thread(self._check_size, model, count, what, job.texts)
+        try:
+            prompts = await asyncio.to_thread(_vision_prompts, model.vision, job)
+        except (TypeError, ValueError) as exc:  # ImageError is a ValueError
+            raise RequestError(str(exc), what) from exc
+        outputs = await encode_prompts(scope, channel, model.vision.vllm_inputs(prompts),
+                                       "embed" if isinstance(job, VisionEmbeddingJob)
+                                       else "classify")
+        if outputs is None:  # the client left
+            logger.info("qwen3-rag routes: client left %s; its %d prompts were stopped", route,
+                        len(prompts))
+            return
+        tokens = sum(len(p.ids) for p in prompts)
+        name = job.model or model.default_name
+        if isinstance(job, VisionEmbeddingJob):
+            vectors = unit_rows(np.stack(outputs)[:, : job.dimensions])
+            await send_json(send, 200, embeddings_answer(job, name, vectors, tokens))
+        else:
+            scores = [float(o[0]) for o in outputs]
+            await send_json(send, 200, vision_rerank_answer(job, name, scores, tokens,
+                                                            _RERANK_ROUTES[route]))
+
     async def _embeddings(self, scope: Scope, channel: ClientChannel, send: Send,
                           model: _ServedModel, request: Any, body: bytes) -> None:
         count = input_count(request)
@@ -338,6 +400,18 @@ class Qwen3Routes:
                 return
             answers.append(json.loads(answer))
         await send_json(send, 200, _merged_embeddings(answers))
+
+
+def _vision_prompts(vision: Any, job: VisionEmbeddingJob | VisionRerankJob) -> list[Any]:
+    if isinstance(job, VisionEmbeddingJob):
+        return vision.embedding(job.inputs, job.instruction)
+    return vision.rerank(job.query, job.documents, job.instruction)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (after a Matryoshka cut, as the model card does)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 def _token_ids(request: Any) -> list[list[int]] | None:

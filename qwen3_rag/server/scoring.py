@@ -24,6 +24,7 @@ from typing import Any
 from qwen3_core.formats import DEFAULT_INSTRUCTION
 from qwen3_core.windows import LONG_DOCUMENT_MODES, Span
 from qwen3_rag.server.asgi import RequestError
+from qwen3_rag.server.fields import json_object, optional_bool, optional_int, shown
 
 __all__ = ["RerankJob", "ScoringJob", "parse_rerank", "parse_score", "rerank_answer",
            "score_answer", "valid_text"]
@@ -60,12 +61,6 @@ class RerankJob(ScoringJob):
     return_documents: bool = True
 
 
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise RequestError("the request body must be a JSON object")
-    return body
-
-
 def valid_text(text: str, field: str) -> str:
     """``text`` if it is valid Unicode; JSON can carry lone surrogates no tokenizer takes.
 
@@ -90,35 +85,13 @@ def _text(value: Any, field: str) -> str:
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         return valid_text(value["text"], field)
     raise RequestError(f"{field} must be a string or an object with a 'text' string, got "
-                       f"{_shown(value)}; this server scores text only", field)
+                       f"{shown(value)}; this server scores text only", field)
 
 
 def _texts(value: Any, field: str) -> list[str]:
     if isinstance(value, list):
         return [_text(item, f"{field}[{i}]") for i, item in enumerate(value)]
     return [_text(value, field)]
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _optional_int(body: dict[str, Any], field: str, smallest: int) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-        raise RequestError(f"{field} must be an integer >= {smallest}, got {_shown(value)}",
-                           field)
-    return value
-
-
-def _optional_bool(body: dict[str, Any], field: str) -> bool | None:
-    value = body.get(field)
-    if value is not None and not isinstance(value, bool):
-        raise RequestError(f"{field} must be true or false, got {_shown(value)}", field)
-    return value
 
 
 def _query(text: str, field: str) -> str:
@@ -133,7 +106,7 @@ def _common(body: dict[str, Any]) -> dict[str, Any]:
     """The fields every scoring route shares (vLLM 0.32's ``ScoringRequestMixin``)."""
     model = body.get("model")
     if model is not None and not isinstance(model, str):
-        raise RequestError(f"model must be a string, got {_shown(model)}", "model")
+        raise RequestError(f"model must be a string, got {shown(model)}", "model")
     instruction = body.get("instruction")
     kwargs = body.get("chat_template_kwargs")
     if isinstance(kwargs, dict) and kwargs.get("instruction") is not None:
@@ -141,36 +114,36 @@ def _common(body: dict[str, Any]) -> dict[str, Any]:
     if instruction is None or instruction == "":
         instruction = DEFAULT_INSTRUCTION
     if not isinstance(instruction, str):
-        raise RequestError(f"instruction must be a string, got {_shown(instruction)}",
+        raise RequestError(f"instruction must be a string, got {shown(instruction)}",
                            "instruction")
     valid_text(instruction, "instruction")
     # vLLM: -1 means the model's limit; 0 or absent, no extra limit.
     truncate = body.get("truncate_prompt_tokens")
     if truncate == -1:
         truncate = None
-    max_length = _optional_int({"truncate_prompt_tokens": truncate}, "truncate_prompt_tokens", 1)
-    per_doc = _optional_int(body, "max_tokens_per_doc", 0) or None
+    max_length = optional_int({"truncate_prompt_tokens": truncate}, "truncate_prompt_tokens", 1)
+    per_doc = optional_int(body, "max_tokens_per_doc", 0) or None
     long_documents = body.get("long_documents", "truncate")
     if long_documents not in LONG_DOCUMENT_MODES:
         raise RequestError(f"long_documents must be one of {', '.join(LONG_DOCUMENT_MODES)}, "
-                           f"got {_shown(long_documents)}", "long_documents")
+                           f"got {shown(long_documents)}", "long_documents")
     return {"model": model, "instruction": instruction, "max_length": max_length,
             "max_tokens_per_doc": per_doc,
-            "use_activation": _optional_bool(body, "use_activation"),
-            "long_documents": long_documents, "overlap": _optional_int(body, "overlap", 0)}
+            "use_activation": optional_bool(body, "use_activation"),
+            "long_documents": long_documents, "overlap": optional_int(body, "overlap", 0)}
 
 
 def parse_rerank(raw: Any, *, cohere_v2: bool = False) -> RerankJob:
     """A rerank request: ``query``, ``documents``, optional ``top_n``/``return_documents``."""
-    body = _object(raw)
+    body = json_object(raw)
     if "query" not in body:
         raise RequestError("a rerank request needs a 'query' string", "query")
     if "documents" not in body:
         raise RequestError("a rerank request needs a 'documents' list", "documents")
     query = _query(_text(body["query"], "query"), "query")
     documents = _texts(body["documents"], "documents")
-    top_n = _optional_int(body, "top_n", 0) or None  # 0: all, as in vLLM
-    return_documents = _optional_bool(body, "return_documents")
+    top_n = optional_int(body, "top_n", 0) or None  # 0: all, as in vLLM
+    return_documents = optional_bool(body, "return_documents")
     return RerankJob(**_common(body), pairs=[(query, d) for d in documents],
                      documents=documents, top_n=top_n,
                      return_documents=True if return_documents is None else return_documents)
@@ -178,7 +151,7 @@ def parse_rerank(raw: Any, *, cohere_v2: bool = False) -> RerankJob:
 
 def parse_score(raw: Any) -> ScoringJob:
     """A vLLM score request: one query against many texts, or pairs of equal-length lists."""
-    body = _object(raw)
+    body = json_object(raw)
     for first, second in _SCORE_FIELD_PAIRS:
         if first in body and second in body:
             break
