@@ -9,11 +9,11 @@ starting vLLM; ``test_api_routes.py`` and ``test_http_backend.py`` do the same o
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 import reference
+from asgi_calls import post_json
 from test_long_documents import DOCUMENTS, MAX_LENGTH, QUERY, TOLERANCE, _best, _windows
 
 from qwen3_core.tokenization import RerankPromptTokenizer, load_tokenizers
@@ -61,25 +61,7 @@ def served(tiny_models):
 
 
 def _post(routes, path: str, body: dict) -> tuple[int, dict]:
-    sent = []
-    delivered = False
-
-    async def receive():
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": json.dumps(body).encode(),
-                    "more_body": False}
-        await asyncio.sleep(3600)  # the client stays until answered
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "root_path": ""}
-    asyncio.run(routes(scope, receive, send))
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    return status, json.loads(b"".join(m.get("body", b"") for m in sent
-                                       if m["type"] == "http.response.body"))
+    return post_json(routes, path, body)
 
 
 @pytest.mark.parametrize("route", ["/v1/rerank", "/v2/rerank"])

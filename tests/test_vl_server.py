@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import reference
+from asgi_calls import post_json
 from PIL import Image
 from test_serve_cli import _plain_command, _value
 from test_vl_vllm import as_vllm_expands
@@ -64,30 +65,8 @@ def _routes(path, kind: str) -> Qwen3Routes:
 
 
 def _post(routes, engine, path: str, body: dict, leave: bool = False) -> tuple[int, dict]:
-    sent = []
-    delivered = False
-
-    async def receive():
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": json.dumps(body).encode(),
-                    "more_body": False}
-        await asyncio.sleep(0.5 if leave else 3600)
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
     app = SimpleNamespace(state=SimpleNamespace(engine_client=engine, vllm_config=None))
-    scope = {"type": "http", "method": "POST", "path": path, "headers": [], "root_path": "",
-             "app": app}
-    asyncio.run(routes(scope, receive, send))
-    starts = [m["status"] for m in sent if m["type"] == "http.response.start"]
-    if not starts:
-        return 0, {}
-    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return starts[0], json.loads(answer)
+    return post_json(routes, path, body, scope_app=app, leave_after=0.5 if leave else None)
 
 
 def _png(width: int, height: int, seed: int) -> bytes:
