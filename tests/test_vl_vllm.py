@@ -106,10 +106,3 @@ def test_vllm_backend_without_torchvision_is_refused_before_starting(tiny_vl_mod
     with pytest.raises(ImportError, match="torchvision.*backend='transformers'"):
         with Qwen3VLEmbedder(tiny_vl_models.embedding, backend="vllm", dtype="float32") as model:
             model.embed_documents(["a fox"])
-
-
-def test_unknown_vision_backend_names_the_valid_ones(tiny_vl_models):
-    with pytest.raises(ValueError, match="'transformers', 'vllm'"):
-        with Qwen3VLEmbedder(tiny_vl_models.embedding, backend="http",
-                             base_url="http://127.0.0.1:9") as model:
-            model.embed_documents(["a fox"])

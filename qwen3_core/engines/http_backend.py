@@ -147,13 +147,17 @@ class HttpEngine:
     backend = "http"
     thread_safe = True
 
-    def __init__(self, spec: EngineSpec, info: ModelInfo):
+    def __init__(self, spec: EngineSpec, info: ModelInfo, *, path: str | None = None):
+        """Open connection pools to the servers.
+
+        ``path`` is the route requests go to; the token-id route of ``spec.kind`` by default.
+        """
         self.kind = spec.kind
         self.info = info
         self.timeout = timeout = spec.timeout
         self.max_length = spec.max_length
         self._pool = _ServerPool(spec.base_url)
-        self._path = "/classify" if spec.kind == "reranker" else "/v1/embeddings"
+        self._path = path or ("/classify" if spec.kind == "reranker" else "/v1/embeddings")
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
         self._client_options: dict[str, Any] = {
             "headers": headers,
@@ -256,7 +260,19 @@ class HttpEngine:
         )
 
     def _post(self, ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
-        payload, failures = self._payload(ids), list[str]()
+        return _items(self.post(self._payload(ids)))
+
+    async def _apost(self, client: httpx.AsyncClient,
+                     ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+        return _items(await self.apost(self._payload(ids), client))
+
+    def post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The JSON answer to ``payload`` from the first server that gives one.
+
+        Raises:
+            ServerError: A server refused the request (4xx), or every server failed.
+        """
+        failures = list[str]()
         try:
             for attempt in self._retry_policy(Retrying):
                 with attempt:
@@ -265,9 +281,11 @@ class HttpEngine:
             pass
         raise self._all_failed(failures)
 
-    async def _apost(self, client: httpx.AsyncClient,
-                     ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
-        payload, failures = self._payload(ids), list[str]()
+    async def apost(self, payload: dict[str, Any],
+                    client: httpx.AsyncClient | None = None) -> dict[str, Any]:
+        """:meth:`post` without blocking the event loop."""
+        client = client or self._async_client()
+        failures = list[str]()
         try:
             async for attempt in self._retry_policy(AsyncRetrying):
                 with attempt:
@@ -276,7 +294,7 @@ class HttpEngine:
             pass
         raise self._all_failed(failures)
 
-    def _one_round(self, payload: dict[str, Any], failures: list[str]) -> list[dict[str, Any]]:
+    def _one_round(self, payload: dict[str, Any], failures: list[str]) -> dict[str, Any]:
         """The answer of the first server that gives one, trying each in the pool's order."""
         for server in self._pool.order():
             try:
@@ -290,7 +308,7 @@ class HttpEngine:
         raise _EveryServerFailed
 
     async def _aone_round(self, client: httpx.AsyncClient, payload: dict[str, Any],
-                          failures: list[str]) -> list[dict[str, Any]]:
+                          failures: list[str]) -> dict[str, Any]:
         """:meth:`_one_round` without blocking the event loop."""
         for server in self._pool.order():
             try:
@@ -309,11 +327,11 @@ class HttpEngine:
         self._pool.failed(server, why)
 
     def _accept(self, server: _Server, response: httpx.Response,
-                failures: list[str]) -> list[dict[str, Any]] | None:
-        """The answer's items, None to try again elsewhere, or raise for a request error."""
+                failures: list[str]) -> dict[str, Any] | None:
+        """The answer, None to try again elsewhere, or raise for a request error."""
         if response.status_code == 200:
             self._pool.succeeded(server)
-            return sorted(response.json()["data"], key=lambda item: item["index"])
+            return response.json()
         why = f"HTTP {response.status_code}: {_server_message(response)}"
         if response.status_code >= 500 or response.status_code == 429:
             failures.append(f"{server.url}: {why}")
@@ -369,6 +387,10 @@ class HttpEngine:
 def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> HttpEngine:
     """The ``http`` backend: the model on the vLLM servers of ``spec.base_url``."""
     return HttpEngine(spec, info)
+
+
+def _items(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(answer["data"], key=lambda item: item["index"])
 
 
 def _vector(embedding: str | list[float]) -> np.ndarray:

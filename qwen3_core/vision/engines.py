@@ -1,8 +1,8 @@
 """Open a Qwen3-VL engine, shared by every wrapper of the same model in the process.
 
-Qwen3-VL runs on ``transformers`` (the default: it runs on any machine) and, where vLLM's
-Qwen3-VL can load (a GPU machine with torchvision), on ``vllm``. The http backend is not built
-yet; asking for it says so instead of scoring differently.
+Qwen3-VL runs on ``transformers`` (the default: it runs on any machine), on ``vllm`` where
+vLLM's Qwen3-VL can load (a GPU machine with torchvision), and on ``qwen3-rag serve`` servers
+over ``http`` (``auto`` with a ``base_url``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from qwen3_core.vision.transformers_engine import VisionTransformersEngine
 __all__ = ["SharedVisionEngine", "VISION_BACKENDS", "VisionEngine", "open_vision_engine"]
 
 #: The backends Qwen3-VL runs on (``auto`` picks the first).
-VISION_BACKENDS = ("transformers", "vllm")
+VISION_BACKENDS = ("transformers", "vllm", "http")
 
 
 class VisionEngine(Protocol):
@@ -68,9 +68,11 @@ def open_vision_engine(spec: EngineSpec, info: ModelInfo) -> SharedVisionEngine:
     """The shared engine for ``spec``, started on first use.
 
     Raises:
-        ValueError: A backend Qwen3-VL does not run on yet, naming the ones it does.
+        ValueError: A backend Qwen3-VL does not run on, naming the ones it does.
     """
-    backend = VISION_BACKENDS[0] if spec.backend == "auto" and not spec.base_url else spec.backend
+    backend = spec.backend
+    if backend == "auto":
+        backend = "http" if spec.base_url else VISION_BACKENDS[0]
     if backend not in VISION_BACKENDS:
         asked = f"backend={spec.backend!r}" + (" with base_url" if spec.base_url else "")
         raise ValueError(f"{asked} cannot run Qwen3-VL models yet; they run on "
@@ -85,6 +87,10 @@ def open_vision_engine(spec: EngineSpec, info: ModelInfo) -> SharedVisionEngine:
             from qwen3_core.vision.vllm_engine import VisionVllmEngine
 
             engine = VisionVllmEngine(key, info, image_token_id=prompts.image_token_id)
+        elif backend == "http":
+            from qwen3_core.vision.http_engine import VisionHttpEngine
+
+            engine = VisionHttpEngine(key, info)
         else:
             engine = VisionTransformersEngine(key, info,
                                               no_yes_ids=(prompts.no_id, prompts.yes_id))

@@ -12,9 +12,9 @@ turn, as the official reranker script truncates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from qwen3_core.tokenization import load_tokenizers
 from qwen3_core.vision.formats import (
@@ -45,6 +45,9 @@ class VisionPrompt:
 
     ids: tuple[int, ...]
     images: tuple[PreparedImage, ...]
+    #: What it was built from, for a backend that sends inputs rather than token ids (http):
+    #: ``("embedding", content, instruction)`` or ``("rerank", query, document, instruction)``.
+    source: Any = field(default=None, compare=False, repr=False)
 
 
 _Part = Union[str, int, PreparedImage]  # text, a control token's id, an image
@@ -77,7 +80,7 @@ class VisionPromptBuilder:
             self._ids["<|im_end|>"], "\n", self._ids["<|im_start|>"], "user\n",
             *self._content_parts(content),
         ]
-        return self._finish(parts)
+        return self._finish(parts, ("embedding", content, instruction))
 
     def rerank(self, query: PreparedContent, document: PreparedContent,
                instruction: str) -> VisionPrompt:
@@ -88,7 +91,7 @@ class VisionPromptBuilder:
             "<Instruct>: " + instruction, "<Query>:", *self._content_parts(query),
             "\n<Document>:", *self._content_parts(document),
         ]
-        return self._finish(parts)
+        return self._finish(parts, ("rerank", query, document, instruction))
 
     # -- assembly ----------------------------------------------------------------------------
 
@@ -101,7 +104,7 @@ class VisionPromptBuilder:
             parts.append(content.text)
         return parts
 
-    def _finish(self, parts: list[_Part]) -> VisionPrompt:
+    def _finish(self, parts: list[_Part], source: Any) -> VisionPrompt:
         parts += [self._ids["<|im_end|>"], "\n", self._ids["<|im_start|>"], "assistant\n"]
         ids: list[int] = []
         images: list[PreparedImage] = []
@@ -119,7 +122,7 @@ class VisionPromptBuilder:
             else:
                 ids.append(part)
         ids += self._encode("".join(run))
-        return VisionPrompt(tuple(self._truncate(ids)), tuple(images))
+        return VisionPrompt(tuple(self._truncate(ids)), tuple(images), source)
 
     def _encode(self, text: str) -> list[int]:
         if not text:

@@ -85,6 +85,8 @@ class _ServedModel:
     step_tokens: int
     #: Qwen3-VL: the prompts of requests with images (``VisionRequestPrompts``); None for text.
     vision: Any = None
+    #: Every name the model is served under (vLLM's ``--served-model-name``).
+    names: tuple[str, ...] = ()
 
 
 def _load_served_model(state: Any) -> _ServedModel:
@@ -120,7 +122,8 @@ def _load_served_model(state: Any) -> _ServedModel:
                 max_length, step_tokens)
     return _ServedModel(kind=kind, prompts=prompts, default_name=name,
                         plain=load_tokenizers(model_dir)[1], step_tokens=step_tokens,
-                        vision=vision)
+                        vision=vision,
+                        names=tuple(names) if isinstance(names, list | tuple) else (name,))
 
 
 def _kind_error(model: _ServedModel, route: str) -> str:
@@ -342,6 +345,12 @@ class Qwen3Routes:
         else:
             job = parse_vision_rerank(request)
             what, count = "documents", len(job.documents)
+        if job.model is not None and job.model not in (model.names or (model.default_name,)):
+            # As vLLM answers a request for a model it does not serve.
+            await send_json(send, 404, error_body(
+                404, f"The model `{job.model}` does not exist; this server serves "
+                     f"{model.default_name!r}", "model"))
+            return
         await asyncio.to_thread(self._check_size, model, count, what, job.texts)
         try:
             prompts = await asyncio.to_thread(_vision_prompts, model.vision, job)

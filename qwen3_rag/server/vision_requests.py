@@ -134,7 +134,8 @@ def _vision_input(value: Any, field: str) -> tuple[Any, str | None]:
                            f"or 'text'/'image', got {shown(value)}", field)
     text = "".join(texts) if texts else None
     if not images:
-        return (text or ""), text
+        # No text part at all is an empty input (the model cards' "NULL"), not an empty text.
+        return ({} if text is None else text), text
     item: dict[str, Any] = {"image": images}
     if text is not None:
         item["text"] = text
