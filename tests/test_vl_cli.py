@@ -190,8 +190,6 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
     monkeypatch.setattr(Qwen3VLReranker, "__init__", refuse)
     cases = [
         (["index", str(corpus), "--embedding-model", str(tiny_vl_models.embedding),
-          "--backend", "vllm"], "run on the transformers backend only"),
-        (["index", str(corpus), "--embedding-model", str(tiny_vl_models.embedding),
           "--reranker-model", "Qwen/Qwen3-Reranker-0.6B"], "is not a Qwen3-VL reranker"),
         (["index", str(corpus), "--embedding-model", str(tiny_vl_models.embedding),
           "--ray"], "--ray and --parquet embed text only"),
@@ -199,8 +197,6 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
         (["search", "--image", str(corpus / "red-circle.png"), "--collection", "texts"],
          "holds text only"),
         (["search", "--collection", "texts"], "the query is empty"),
-        (["ui", "--embedding-model", str(tiny_vl_models.embedding), "--backend", "vllm",
-          "--port", str(free_port())], "transformers backend only"),
         (["ui", "--embedding-model", str(tiny_vl_models.embedding), "--reranker-model",
           "Qwen/Qwen3-Reranker-0.6B", "--port", str(free_port())], "is not a Qwen3-VL"),
     ]
@@ -214,8 +210,7 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
     monkeypatch.setattr(Qwen3VLEmbedder, "__init__", refuse)
     for extra, message in [(["--mode", "hybrid"], "dense recall only"),
                            (["--reranker-model", "Qwen/Qwen3-Reranker-0.6B"],
-                            "is not a Qwen3-VL reranker"),
-                           (["--backend", "vllm"], "transformers backend only")]:
+                            "is not a Qwen3-VL reranker")]:
         code = main(["search", "shapes", "--chroma-dir", str(chroma), "--collection",
                      COLLECTION, *extra])
         err = capsys.readouterr().err

@@ -76,7 +76,6 @@ def test_eval_images_refuses_what_does_not_fit_before_loading(tmp_path, capsys, 
     monkeypatch.setenv("QWEN3_RAG_CACHE_DIR", str(tmp_path / "cache"))
     for extra, message in [(["--corpus", "c.jsonl"], "leave out --corpus"),
                            (["--recall", "dense,bm25"], "densely only"),
-                           (["--backend", "vllm"], "transformers backend only"),
                            (["--embedding-model", "Qwen/Qwen3-Embedding-0.6B"],
                             "is not one")]:
         code = main(["eval", "--images", *extra, "--chroma-dir", str(tmp_path / "chroma")])

@@ -9,6 +9,7 @@ Vectors and scores are checked against ``reference.py`` on the raw inputs, withi
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from types import SimpleNamespace
@@ -138,3 +139,30 @@ def test_wrong_key_and_wrong_model_name_are_clear_errors(servers, tiny_vl_models
                          api_key=API_KEY, dtype="float32") as model:
         with pytest.raises(ServerError, match="does not exist"):
             model.embed_documents(["a fox"])
+
+
+def test_search_command_over_the_servers(servers, tiny_vl_models, tmp_path, capsys):
+    from qwen3_rag.cli import main
+
+    corpus, chroma = tmp_path / "corpus", str(tmp_path / "chroma")
+    corpus.mkdir()
+    for seed, name in enumerate(("one", "two", "three")):
+        _picture(64 + 16 * seed, 48, 10 + seed).save(corpus / f"{name}.png")
+    (corpus / "notes.txt").write_text("A green triangle on a white page.", encoding="utf-8")
+    models = ["--embedding-model", str(tiny_vl_models.embedding), "--reranker-model",
+              str(tiny_vl_models.reranker), "--dtype", "float32"]
+    assert main(["index", str(corpus), "--chroma-dir", chroma, "--collection", "pics",
+                 "--backend", "transformers", *models]) == 0
+    query = ["a picture", "--image", str(corpus / "two.png"), "--top-n", "4", "--json",
+             "--chroma-dir", chroma, "--collection", "pics", *models]
+    capsys.readouterr()
+    assert main(["search", *query, "--backend", "transformers"]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert main(["search", *query, "--embedding-base-url", servers["embedding"][0],
+                 "--reranker-base-url", servers["reranker"][0], "--api-key", API_KEY]) == 0
+    served = json.loads(capsys.readouterr().out)
+    for stage in ("candidates", "reranked"):
+        key = "cosine" if stage == "candidates" else "score"
+        assert [h["id"] for h in served[stage]] == [h["id"] for h in here[stage]]
+        np.testing.assert_allclose([h[key] for h in served[stage]],
+                                   [h[key] for h in here[stage]], atol=TOLERANCE)

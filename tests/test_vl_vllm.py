@@ -106,3 +106,15 @@ def test_vllm_backend_without_torchvision_is_refused_before_starting(tiny_vl_mod
     with pytest.raises(ImportError, match="torchvision.*backend='transformers'"):
         with Qwen3VLEmbedder(tiny_vl_models.embedding, backend="vllm", dtype="float32") as model:
             model.embed_documents(["a fox"])
+
+
+def test_a_command_on_backend_vllm_says_what_is_missing(tiny_vl_models, pictures, tmp_path,
+                                                        capsys, monkeypatch):
+    from qwen3_rag.cli import main
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as on this CPU: it cannot load
+    code = main(["index", str(pictures["small"]), "--embedding-model",
+                 str(tiny_vl_models.embedding), "--backend", "vllm", "--chroma-dir",
+                 str(tmp_path / "chroma")])
+    err = capsys.readouterr().err
+    assert code == 1 and "torchvision" in err and "backend='transformers'" in err, err

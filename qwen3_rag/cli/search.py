@@ -11,7 +11,6 @@ from qwen3_rag.common.loading import (
     add_collection_argument,
     add_model_arguments,
     add_store_arguments,
-    check_vl_backend,
     is_vl_model,
     load_embedder,
     load_reranker,
@@ -139,7 +138,6 @@ def _run_multimodal(args: argparse.Namespace, client, embedding_model: str,
     why = f"collection {args.collection!r} holds text and images ({embedding_model})"
     if args.mode in ("bm25", "hybrid"):
         raise AppError(f"{why}: it is searched by dense recall only, not --mode {args.mode}")
-    check_vl_backend(args, why)
     reranker_model = reranker_model or DEFAULT_VL_RERANKER_MODEL
     if not is_vl_model(reranker_model):
         raise AppError(f"{why}, but the reranker {reranker_model} is not a Qwen3-VL reranker: "

@@ -37,7 +37,6 @@ __all__ = [
     "add_collection_argument",
     "add_model_arguments",
     "add_store_arguments",
-    "check_vl_backend",
     "command_backend",
     "directory",
     "is_vl_model",
@@ -337,31 +336,6 @@ def is_vl_model(model: str) -> bool:
         return False
 
 
-def check_vl_backend(args: argparse.Namespace, why: str) -> None:
-    """Refuse, before any model loads, a backend the Qwen3-VL models do not run on.
-
-    Args:
-        args: The command's options.
-        why: What needs a Qwen3-VL model, for the message (e.g. "collection 'pics' holds
-            images").
-
-    Raises:
-        AppError: ``--backend`` other than auto/transformers, or a server URL.
-    """
-    servers = [getattr(args, name, None) for name in
-               ("base_url", "embedding_base_url", "reranker_base_url")]
-    if args.backend not in ("auto", "transformers") or any(servers):
-        asked = "a server URL" if any(servers) else f"--backend {args.backend}"
-        raise AppError(f"{why}; Qwen3-VL models run on the transformers backend only "
-                       f"(--backend transformers or auto), not {asked}")
-
-
-def _vl_options(args: argparse.Namespace) -> argparse.Namespace:
-    """The options, with ``auto`` pinned to transformers (Qwen3-VL runs nowhere else yet)."""
-    return argparse.Namespace(**{**vars(args), "backend": "transformers", "base_url": None,
-                                 "embedding_base_url": None, "reranker_base_url": None})
-
-
 def load_vl_embedder(args: argparse.Namespace, model: str | None = None) -> Any:
     """Open the Qwen3-VL embedding model ``model`` (else the options' or the default one).
 
@@ -371,7 +345,7 @@ def load_vl_embedder(args: argparse.Namespace, model: str | None = None) -> Any:
     from qwen3_core.vision import DEFAULT_VL_EMBEDDING_MODEL, Qwen3VLEmbedder
 
     name = model or args.embedding_model or DEFAULT_VL_EMBEDDING_MODEL
-    return _open(Qwen3VLEmbedder, "embedding", str(name), _vl_options(args))
+    return _open(Qwen3VLEmbedder, "embedding", str(name), args)
 
 
 def load_vl_reranker(args: argparse.Namespace, model: str | None = None) -> Any:
@@ -387,8 +361,7 @@ def load_vl_reranker(args: argparse.Namespace, model: str | None = None) -> Any:
     name = model or args.reranker_model or DEFAULT_VL_RERANKER_MODEL
     max_length = VL_RERANK_MAX_LENGTH if args.max_length == DEFAULT_MAX_LENGTH \
         else args.max_length
-    return _open(Qwen3VLReranker, "reranker", str(name), _vl_options(args),
-                 max_length=max_length)
+    return _open(Qwen3VLReranker, "reranker", str(name), args, max_length=max_length)
 
 
 def add_collection_argument(parser: argparse.ArgumentParser) -> None:

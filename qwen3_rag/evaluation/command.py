@@ -29,7 +29,6 @@ from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
-    check_vl_backend,
     directory,
     is_vl_model,
     load_embedder,
@@ -422,9 +421,8 @@ def _load_images(args: argparse.Namespace) -> TestSet:
                        "--recall")
     urls = [*(args.embedding_base_urls or []), *(args.reranker_base_urls or [])]
     if urls:
-        raise AppError("--images needs the Qwen3-VL models, which run on the transformers "
-                       "backend only: leave out the server URLs")
-    check_vl_backend(args, "--images evaluates Qwen3-VL models")
+        raise AppError("--images evaluates the Qwen3-VL models in this process: leave out the "
+                       "server URLs")
     try:
         return build_image_test_set(cache_dir() / "eval" / IMAGE_TEST_SET_NAME / "images")
     except OSError as exc:

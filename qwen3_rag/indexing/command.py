@@ -16,7 +16,6 @@ from qwen3_rag.common.loading import (
     add_collection_argument,
     add_model_arguments,
     add_store_arguments,
-    check_vl_backend,
     directory,
     is_vl_model,
     load_embedder,
@@ -200,7 +199,6 @@ def _check_multimodal(args: argparse.Namespace, model: str) -> None:
     why = f"{model} is a Qwen3-VL embedding model"
     if args.ray is not None or args.parquet is not None:
         raise AppError(f"{why}: --ray and --parquet embed text only; index images without them")
-    check_vl_backend(args, why)
     if args.reranker_model and not is_vl_model(args.reranker_model):
         raise AppError(f"{why}, but --reranker-model {args.reranker_model} is not a Qwen3-VL "
                        f"reranker, which a collection with images needs (e.g. "

@@ -16,7 +16,6 @@ from qwen3_rag.common.loading import (
     AppError,
     add_model_arguments,
     add_store_arguments,
-    check_vl_backend,
     is_vl_model,
     load_embedder,
     load_reranker,
@@ -344,7 +343,6 @@ def _run_multimodal(args: argparse.Namespace) -> int:
     from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL
 
     why = f"--embedding-model {args.embedding_model} is a Qwen3-VL model"
-    check_vl_backend(args, why)
     if args.mode in ("bm25", "hybrid"):
         raise AppError(f"{why}: its collections are searched by dense recall only, not "
                        f"--mode {args.mode}")
