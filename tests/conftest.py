@@ -51,6 +51,20 @@ def reranker(request, tiny_models):
         yield rr
 
 
+@pytest.fixture(autouse=True)
+def _vllm_vector_tolerance(request, monkeypatch):
+    """In a module whose ``TOLERANCE`` checks the session embedder's vectors, vLLM's vectors
+    get ``tolerances.VLLM_VECTORS`` (see there why)."""
+    from tolerances import vector_tolerance
+
+    if getattr(request.module, "TOLERANCE", None) is None or "embedder" not in \
+            request.fixturenames:
+        return
+    backend = request.getfixturevalue("embedder").backend
+    monkeypatch.setattr(request.module, "TOLERANCE", max(request.module.TOLERANCE,
+                                                         vector_tolerance(backend)))
+
+
 @pytest.fixture(scope="session")
 def vllm_embedder(tiny_models):
     """The float32 vLLM embedder the whole session shares."""
