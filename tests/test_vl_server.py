@@ -224,3 +224,6 @@ def test_serve_flags_for_qwen3_vl(capsys, tiny_vl_models):
                                        str(tiny_vl_models.reranker), "--dry-run"])
     assert json.loads(_value(reranker, "--hf-overrides"))["architectures"] == [
         "Qwen3VLForSequenceClassification"]
+    # The reranker script's 10,240 tokens unless --max-length says otherwise.
+    assert _value(reranker, "--max-model-len") == "10240"
+    assert _value(embedding, "--max-model-len") == "8192"

@@ -75,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"one of {', '.join(VALID_DTYPES)} (float32 for exact parity tests)")
     parser.add_argument("--max-length", type=positive_int, default=DEFAULT_MAX_LENGTH,
                         metavar="TOKENS",
-                        help="longest prompt in tokens; clients must not use a larger max_length")
+                        help=f"longest prompt in tokens; clients must not use a larger "
+                             f"max_length (default {DEFAULT_MAX_LENGTH}; a Qwen3-VL reranker's: "
+                             f"10240, its script's)")
     parser.add_argument("--served-model-name", default=None,
                         help="name clients send (default: --model as given, which is what "
                              "Qwen3Embedder/Qwen3Reranker send)")
@@ -138,6 +140,10 @@ def _engine_args(kind: str, info: ModelInfo, dtype: str, max_length: int) -> dic
     """
     from qwen3_core.engines.vllm_backend import vllm_engine_args
 
+    if info.model_type == "qwen3_vl" and kind == "reranker" and max_length == DEFAULT_MAX_LENGTH:
+        from qwen3_core.vision import VL_RERANK_MAX_LENGTH
+
+        max_length = VL_RERANK_MAX_LENGTH  # the reranker script's, as the core's default
     args = vllm_engine_args(kind, info, dtype, max_length)
     if info.model_type == "qwen3_vl":
         from qwen3_core.vision import vision_vllm_overrides
