@@ -66,11 +66,12 @@ def _chunks(items: list[dict[str, Any]], reserved: int = 0) -> Iterator[range]:
     """Consecutive index ranges of ``items`` within the per-request limits."""
     start, size = 0, reserved
     for index, item in enumerate(items):
+        item_size = _size(item)
         if index > start and (index - start >= MAX_INPUTS_PER_REQUEST
-                              or size + _size(item) > MAX_BODY_BYTES):
+                              or size + item_size > MAX_BODY_BYTES):
             yield range(start, index)
             start, size = index, reserved
-        size += _size(item)
+        size += item_size
     if start < len(items):
         yield range(start, len(items))
 

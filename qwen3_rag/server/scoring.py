@@ -27,7 +27,7 @@ from qwen3_rag.server.asgi import RequestError
 from qwen3_rag.server.fields import json_object, optional_bool, optional_int, shown
 
 __all__ = ["RerankJob", "ScoringJob", "parse_rerank", "parse_score", "rerank_answer",
-           "score_answer", "valid_text"]
+           "rerank_response", "score_answer", "usage", "valid_text"]
 
 _SCORE_FIELD_PAIRS = (("queries", "documents"), ("queries", "items"), ("data_1", "data_2"),
                       ("text_1", "text_2"))
@@ -172,31 +172,40 @@ def parse_score(raw: Any) -> ScoringJob:
     return ScoringJob(**_common(body), pairs=list(zip(left, right)))
 
 
-def _usage(prompt_tokens: int) -> dict[str, int]:
+def usage(prompt_tokens: int) -> dict[str, int]:
+    """The ``usage`` of an answer: prompt tokens, which are all the tokens."""
     return {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
 
 
-def rerank_answer(job: RerankJob, model: str, scores: Sequence[float], prompt_tokens: int,
-                  api_version: str, spans: Sequence[Span] | None = None) -> dict[str, Any]:
-    """vLLM's rerank response (results best first), with Cohere's ``meta``.
+def rerank_response(model: str, scores: Sequence[float], prompt_tokens: int, api_version: str,
+                    top_n: int | None, documents: Sequence[Any] | None,
+                    spans: Sequence[Span] | None = None) -> dict[str, Any]:
+    """vLLM's rerank response (results best first, ``top_n`` of them), with Cohere's ``meta``.
 
-    ``spans`` (under ``"best_window"``) adds each result's best window as ``"span"``.
+    ``documents``, when given, are echoed in the results as they should read; ``spans`` (under
+    ``"best_window"``) adds each result's best window as ``"span"``.
     """
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
-    if job.top_n is not None:
-        order = order[: job.top_n]
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[:top_n]
     results = []
     for i in order:
         result: dict[str, Any] = {"index": i, "relevance_score": float(scores[i])}
         if spans is not None:
             result["span"] = list(spans[i])
-        if job.return_documents:
-            result["document"] = {"text": job.documents[i]}
+        if documents is not None:
+            result["document"] = documents[i]
         results.append(result)
-    return {"id": f"rerank-{uuid.uuid4().hex}", "model": model, "usage": _usage(prompt_tokens),
+    return {"id": f"rerank-{uuid.uuid4().hex}", "model": model, "usage": usage(prompt_tokens),
             "results": results,
             "meta": {"api_version": {"version": api_version},
                      "billed_units": {"search_units": 1}}}
+
+
+def rerank_answer(job: RerankJob, model: str, scores: Sequence[float], prompt_tokens: int,
+                  api_version: str, spans: Sequence[Span] | None = None) -> dict[str, Any]:
+    """:func:`rerank_response` for a text rerank (documents echoed as ``{"text": ...}``)."""
+    documents = [{"text": d} for d in job.documents] if job.return_documents else None
+    return rerank_response(model, scores, prompt_tokens, api_version, job.top_n, documents,
+                           spans)
 
 
 def score_answer(model: str, scores: Sequence[float], prompt_tokens: int,
@@ -209,4 +218,4 @@ def score_answer(model: str, scores: Sequence[float], prompt_tokens: int,
     return {"id": f"score-{uuid.uuid4().hex}", "object": "list", "created": int(time.time()),
             "model": model,
             "data": data,
-            "usage": {**_usage(prompt_tokens), "completion_tokens": 0}}
+            "usage": {**usage(prompt_tokens), "completion_tokens": 0}}

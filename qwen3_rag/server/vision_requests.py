@@ -32,7 +32,7 @@ import numpy as np
 
 from qwen3_rag.server.asgi import RequestError
 from qwen3_rag.server.fields import json_object, optional_bool, optional_int, shown
-from qwen3_rag.server.scoring import valid_text
+from qwen3_rag.server.scoring import rerank_response, usage, valid_text
 
 __all__ = ["VisionEmbeddingJob", "VisionRerankJob", "embeddings_answer", "parse_vision_embeddings",
            "parse_vision_rerank", "vision_rerank_answer"]
@@ -245,10 +245,6 @@ def parse_vision_rerank(raw: Any) -> VisionRerankJob:
                            sent=list(body["documents"]))
 
 
-def _usage(prompt_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
-
-
 def embeddings_answer(job: VisionEmbeddingJob, model: str, vectors: np.ndarray,
                       prompt_tokens: int) -> dict[str, Any]:
     """OpenAI's embeddings response; base64 is little-endian float32, as the SDK decodes it."""
@@ -258,21 +254,12 @@ def embeddings_answer(job: VisionEmbeddingJob, model: str, vectors: np.ndarray,
                           if job.encoding_format == "base64" else vector.tolist())
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     return {"id": f"embd-{uuid.uuid4().hex}", "object": "list", "model": model, "data": data,
-            "usage": _usage(prompt_tokens)}
+            "usage": usage(prompt_tokens)}
 
 
 def vision_rerank_answer(job: VisionRerankJob, model: str, scores: Sequence[float],
                          prompt_tokens: int, api_version: str) -> dict[str, Any]:
     """The rerank response (results best first), documents echoed as they were sent."""
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])[: job.top_n]
-    results = []
-    for i in order:
-        result: dict[str, Any] = {"index": i, "relevance_score": float(scores[i])}
-        if job.return_documents:
-            sent = job.sent[i]
-            result["document"] = {"text": sent} if isinstance(sent, str) else sent
-        results.append(result)
-    return {"id": f"rerank-{uuid.uuid4().hex}", "model": model, "usage": _usage(prompt_tokens),
-            "results": results,
-            "meta": {"api_version": {"version": api_version},
-                     "billed_units": {"search_units": 1}}}
+    documents = [{"text": d} if isinstance(d, str) else d for d in job.sent] \
+        if job.return_documents else None
+    return rerank_response(model, scores, prompt_tokens, api_version, job.top_n, documents)
