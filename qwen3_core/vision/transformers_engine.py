@@ -19,6 +19,7 @@ import numpy as np
 from qwen3_core.engines.dtypes import resolve_dtype
 from qwen3_core.engines.transformers_backend import torch_device
 from qwen3_core.logs import quiet_transformers_loading
+from qwen3_core.vision.patch_projection import project_patches_with_matmul
 from qwen3_core.vision.pixels import ImageProcessing
 from qwen3_core.vision.prompts import VisionPrompt
 
@@ -69,6 +70,7 @@ class VisionTransformersEngine:
                 self._backbone = Qwen3VLModel.from_pretrained(info.path, **load_kwargs)
             self._head = None
         self._backbone.to(self.device).eval()
+        project_patches_with_matmul(self._backbone)
         self._pixels = ImageProcessing.from_model_dir(info.path)
         self._takes_token_types = "mm_token_type_ids" in inspect.signature(
             self._backbone.forward).parameters
