@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from local_ports import free_port
 
 from qwen3_rag.cli import build_parser, main
 from qwen3_rag.server.command import vllm_flags
@@ -107,8 +108,8 @@ def test_exits_with_the_servers_status(tiny_models):
     # vLLM itself rejects the unknown flag (argparse status 2) before loading anything.
     script = Path(sys.executable).with_name("qwen3-rag")
     result = subprocess.run(
-        [str(script), "serve", "embedding", "--model", str(tiny_models.embedding), "--port", "0",
-         "--", "--no-such-vllm-flag"],
+        [str(script), "serve", "embedding", "--model", str(tiny_models.embedding),
+         "--port", str(free_port()), "--", "--no-such-vllm-flag"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 2
@@ -139,7 +140,8 @@ def test_a_dry_run_without_the_hub_fails_fast_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("option", [["--dtype", "fp8"], ["--max-length", "0"],
-                                    ["--max-length", "many"], ["--port", "x"]])
+                                    ["--max-length", "many"], ["--port", "x"],
+                                    ["--port", "0"], ["--port", "65536"]])
 def test_a_bad_option_value_is_one_line_without_traceback(option, capsys, tiny_models):
     with pytest.raises(SystemExit) as exited:
         main(["serve", "reranker", "--model", str(tiny_models.reranker), *option, "--dry-run"])

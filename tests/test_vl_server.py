@@ -127,13 +127,13 @@ def test_queries_dimensions_base64_and_the_chat_form(embedding_server):
     routes, engine, path = embedding_server
     instruction = "Find the picture"
     status, answer = _post(routes, engine, "/v1/embeddings", {
-        "input": ["a wide picture"], "instruction": instruction, "dimensions": 16,
+        "input": ["a wide picture"], "instruction": instruction, "dimensions": 32,
         "encoding_format": "base64"})
     assert status == 200, answer
     vector = np.frombuffer(base64.b64decode(answer["data"][0]["embedding"]), dtype="<f4")
     np.testing.assert_allclose(vector, reference.vl_embed(path, text="a wide picture",
                                                           instruction=instruction,
-                                                          dimensions=16), atol=TOLERANCE)
+                                                          dimensions=32), atol=TOLERANCE)
     status, answer = _post(routes, engine, "/v1/embeddings", {"messages": [
         {"role": "system", "content": instruction},
         {"role": "user", "content": [{"type": "image_url",
@@ -179,6 +179,7 @@ def test_rerank_with_image_documents(reranker_server):
     ({"input": [{"image": "not base64!"}]}, "input[0].image"),
     ({"input": ["fine", {"image": base64.b64encode(b"not an image").decode()}]}, "inputs"),
     ({"input": ["fine"], "dimensions": 100000}, "dimensions"),
+    ({"input": ["fine"], "dimensions": 16}, "dimensions"),  # under the core's 32
     ({"input": [{"type": "audio", "audio": "x"}]}, "input[0]"),
 ])
 def test_bad_inputs_are_refused_naming_the_field(embedding_server, body, field):

@@ -32,7 +32,7 @@ import httpx
 
 from qwen3_core.engines.dtypes import VALID_DTYPES
 from qwen3_core.models import ModelInfo
-from qwen3_rag.common.loading import DEFAULT_MAX_LENGTH, AppError, positive_int
+from qwen3_rag.common.loading import DEFAULT_MAX_LENGTH, AppError, port_number, positive_int
 from qwen3_rag.server import MIDDLEWARE
 from qwen3_rag.server.api_key import (
     KEY_VARIABLE,
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="Hugging Face id or local directory")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 to accept other machines)")
-    parser.add_argument("--port", type=int, default=None,
+    parser.add_argument("--port", type=port_number, default=None,
                         help="port (default: 8000 for embedding, 8001 for reranker)")
     parser.add_argument("--dtype", default="auto", choices=VALID_DTYPES, metavar="DTYPE",
                         help=f"one of {', '.join(VALID_DTYPES)} (float32 for exact parity tests)")

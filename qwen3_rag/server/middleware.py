@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from qwen3_core.validation import check_dimensions
 from qwen3_core.windows import Span, WindowedPrompts
 from qwen3_rag.server.asgi import (
     ASGIApp,
@@ -339,9 +340,10 @@ class Qwen3Routes:
         if route == _EMBEDDING_ROUTE:
             job = parse_vision_embeddings(request)
             what, count = "inputs", len(job.inputs)
-            if job.dimensions is not None and job.dimensions > model.vision.hidden_size:
-                raise RequestError(f"dimensions must be at most {model.vision.hidden_size} "
-                                   f"(the model's), got {job.dimensions}", "dimensions")
+            try:  # the core's Matryoshka range (32..hidden), as the embedder's own
+                check_dimensions(job.dimensions, model.vision.hidden_size)
+            except ValueError as exc:
+                raise RequestError(str(exc), "dimensions") from None
         else:
             job = parse_vision_rerank(request)
             what, count = "documents", len(job.documents)
