@@ -25,7 +25,8 @@ def project_patches_with_matmul(backbone: Any) -> bool:
 
     patch_embed = getattr(getattr(backbone, "visual", None), "patch_embed", None)
     proj = getattr(patch_embed, "proj", None)
-    if not isinstance(proj, torch.nn.Conv3d) or tuple(proj.kernel_size) != tuple(proj.stride):
+    if (patch_embed is None or not isinstance(proj, torch.nn.Conv3d)
+            or tuple(proj.kernel_size) != tuple(proj.stride)):
         return False
     weight = proj.weight.view(proj.out_channels, -1)  # (out, channels x frames x rows x cols)
     bias = proj.bias
