@@ -166,3 +166,33 @@ def test_search_command_over_the_servers(servers, tiny_vl_models, tmp_path, caps
         assert [h["id"] for h in served[stage]] == [h["id"] for h in here[stage]]
         np.testing.assert_allclose([h[key] for h in served[stage]],
                                    [h[key] for h in here[stage]], atol=TOLERANCE)
+
+
+def test_eval_images_over_the_servers_equals_in_process(servers, tiny_vl_models, tmp_path,
+                                                         capsys, monkeypatch):
+    from qwen3_rag.cli import main
+
+    monkeypatch.setenv("QWEN3_RAG_CACHE_DIR", str(tmp_path / "cache"))
+    models = ["--embedding-model", str(tiny_vl_models.embedding), "--reranker-model",
+              str(tiny_vl_models.reranker), "--dtype", "float32", "--k", "10", "--json"]
+    reports, calls = {}, {}
+    for where, extra in (("here", ["--backend", "transformers"]),
+                         ("served", ["--embedding-base-url", servers["embedding"][0],
+                                     "--reranker-base-url", servers["reranker"][0],
+                                     "--api-key", API_KEY])):
+        # A database each: the served run embeds anew instead of reusing the vectors.
+        before = {kind: len(engine.tasks) for kind, (_, engine) in servers.items()}
+        assert main(["eval", "--images", *models, *extra, "--chroma-dir",
+                     str(tmp_path / where / "chroma"), "--output",
+                     str(tmp_path / where / "out")]) == 0
+        out, err = capsys.readouterr()
+        assert "24 passages embedded now" in err
+        reports[where] = json.loads(out)
+        calls[where] = {kind: len(engine.tasks) - before[kind]
+                        for kind, (_, engine) in servers.items()}
+    assert calls["here"] == {"embedding": 0, "reranker": 0}
+    assert calls["served"]["embedding"] >= 24 and calls["served"]["reranker"] > 0
+    here, served = reports["here"], reports["served"]
+    assert len(served["systems"]) == len(here["systems"]) == 2
+    for ours, theirs in zip(served["systems"], here["systems"]):
+        assert ours["metrics"] == pytest.approx(theirs["metrics"], abs=1e-9)

@@ -419,10 +419,6 @@ def _load_images(args: argparse.Namespace) -> TestSet:
     if tuple(getattr(args, "recall", ("dense",))) != ("dense",):
         raise AppError("--images is recalled densely only (no BM25 over images): leave out "
                        "--recall")
-    urls = [*(args.embedding_base_urls or []), *(args.reranker_base_urls or [])]
-    if urls:
-        raise AppError("--images evaluates the Qwen3-VL models in this process: leave out the "
-                       "server URLs")
     try:
         return build_image_test_set(cache_dir() / "eval" / IMAGE_TEST_SET_NAME / "images")
     except OSError as exc:
