@@ -177,6 +177,60 @@ def test_search_by_text_and_by_image_matches_the_scripts(corpus, chroma, tiny_vl
     assert "red-circle.png" in out and str(corpus.resolve()) in flat  # image hits by path
 
 
+def test_bm25_and_hybrid_recall_over_images_and_text(corpus, chroma, tiny_vl_models, capsys):
+    # BM25 reads the passages' words: a text's, an image's file name.
+    (corpus / "kites.txt").write_text("Kites fly over the beach in summer.", encoding="utf-8")
+    code, _, err = _index([corpus], chroma, tiny_vl_models, capsys)
+    assert code == 0 and "Lexical index (BM25) rebuilt: 5 passages" in err, err
+    documents = {str(path): {"image": path} for path in _images(corpus)}
+    documents.update({NOTE: {"text": NOTE}, "Kites fly over the beach in summer.": {
+        "text": "Kites fly over the beach in summer."}})
+    vectors = {key: reference.vl_embed(tiny_vl_models.embedding, **value)
+               for key, value in documents.items()}
+
+    def key(hit):
+        return hit["metadata"].get("image", hit["text"])
+
+    def run(*words):
+        code, out, err = _search(chroma, capsys, *words, "--json", "--top-n", "5")
+        assert code == 0, err
+        return json.loads(out), err
+
+    query = "triangle"
+    bm25, _ = run(query, "--mode", "bm25")
+    # The words "triangle" are in the note and in one image's file name, nowhere else.
+    assert {key(hit) for hit in bm25["candidates"]} == {
+        NOTE, str((corpus / "more" / "green-triangle.png").resolve())}
+    assert all(hit["cosine"] is None for hit in bm25["candidates"])
+
+    query_vector = reference.vl_embed_query(tiny_vl_models.embedding, text=query)
+    cosines = {k: float(query_vector @ v) for k, v in vectors.items()}
+    dense_order = sorted(cosines, key=lambda k: -cosines[k])
+    bm25_order = [key(hit) for hit in bm25["candidates"]]
+    hybrid, err = run(query)  # hybrid: the default where a lexical index exists
+    assert hybrid["mode"] == "hybrid" and hybrid["notes"] == []
+    expected = {k: sum(1 / (60 + order.index(k) + 1) for order in (dense_order, bm25_order)
+                       if k in order) for k in documents}
+    assert [key(hit) for hit in hybrid["candidates"]] == sorted(expected,
+                                                                key=lambda k: -expected[k])
+    for hit in hybrid["candidates"]:
+        assert hit["fused"] == pytest.approx(expected[key(hit)])
+        assert hit["dense_rank"] == dense_order.index(key(hit)) + 1
+        assert hit["cosine"] == pytest.approx(cosines[key(hit)], abs=TOLERANCE)
+    for hit in hybrid["reranked"]:
+        assert hit["score"] == pytest.approx(reference.vl_rerank_score(
+            tiny_vl_models.reranker, {"text": query}, documents[key(hit)]), abs=TOLERANCE)
+
+    # An image alone has no words: hybrid recall says so and is the dense list.
+    image = corpus / "blue-square.png"
+    alone, err = run("--image", str(image), "--mode", "hybrid")
+    assert "no words for BM25" in err and alone["notes"]
+    image_vector = reference.vl_embed_query(tiny_vl_models.embedding, image=image)
+    assert [key(hit) for hit in alone["candidates"]] == sorted(
+        vectors, key=lambda k: -float(image_vector @ vectors[k]))
+    assert all(hit["bm25_rank"] is None for hit in alone["candidates"])
+
+
 def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_models, capsys,
                                                       monkeypatch):
     from qwen3_core.vision import Qwen3VLEmbedder, Qwen3VLReranker
@@ -204,14 +258,16 @@ def test_arguments_are_checked_before_any_model_loads(corpus, chroma, tiny_vl_mo
         code = main([*words, "--chroma-dir", str(chroma)])
         err = capsys.readouterr().err
         assert code == 1 and message in err, (words, err)
-    # A multimodal collection refuses BM25 and a text reranker, before loading either model.
+    # A multimodal collection refuses a text reranker, and BM25 for an image alone, before
+    # loading either model.
     monkeypatch.undo()
     assert _index([corpus / "notes.txt"], chroma, tiny_vl_models, capsys)[0] == 0
     monkeypatch.setattr(Qwen3VLEmbedder, "__init__", refuse)
-    for extra, message in [(["--mode", "hybrid"], "dense recall only"),
-                           (["--reranker-model", "Qwen/Qwen3-Reranker-0.6B"],
-                            "is not a Qwen3-VL reranker")]:
-        code = main(["search", "shapes", "--chroma-dir", str(chroma), "--collection",
+    for extra, message in [(["shapes", "--reranker-model", "Qwen/Qwen3-Reranker-0.6B"],
+                            "is not a Qwen3-VL reranker"),
+                           (["--image", str(corpus / "red-circle.png"), "--mode", "bm25"],
+                            "--mode bm25 needs words")]:
+        code = main(["search", "--chroma-dir", str(chroma), "--collection",
                      COLLECTION, *extra])
         err = capsys.readouterr().err
         assert code == 1 and message in err, (extra, err)

@@ -8,6 +8,7 @@ refreshes ``docs/images/ui-image-search.png``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from test_vl_cli import SHAPES, _draw
 
 from qwen3_core.vision import Qwen3VLEmbedder, Qwen3VLReranker
 from qwen3_rag.cli import main
+from qwen3_rag.common.recall_options import open_recall
 from qwen3_rag.retrieval.store import VectorStore, open_client
 from qwen3_rag.ui.app import build_app
 
@@ -51,8 +53,15 @@ def site(tiny_vl_models, corpus, tmp_path_factory):
                             dtype="float32") as rr:
         store = VectorStore(open_client(chroma), COLLECTION, emb.model, emb.embedding_size,
                             create=False)
+        args = argparse.Namespace(mode=None, lexical_dir=None, chroma_dir=str(chroma),
+                                  chroma_url=None)
+
+        def lexical(found, mode):  # as `qwen3-rag ui` opens the collection's BM25 index
+            return open_recall(argparse.Namespace(**{**vars(args), "mode": mode}), found,
+                               lambda line: None)
+
         app = build_app(rr, emb, lambda name: store, default_collection=COLLECTION,
-                        multimodal=True)
+                        open_lexical=lexical, multimodal=True)
         with served(app) as url:
             yield url
 
@@ -133,3 +142,19 @@ def test_an_uploaded_image_is_the_query(page, corpus, tiny_vl_models):
     page.locator("#search").click()
     rows = _check_reranked(page, corpus, tiny_vl_models, {"image": query_image})
     _thumbnails(page, sum(row[4].endswith(".png") for row in rows))
+
+
+def test_bm25_recall_finds_the_words_of_texts_and_file_names(page, corpus):
+    from playwright.sync_api import expect
+
+    page.locator("#recall-mode label", has_text="bm25").click()
+    page.locator("#search-query textarea").fill("triangle")
+    page.locator("#k input").fill("5")
+    page.locator("#top-n input").fill("3")
+    page.locator("#search").click()
+    expect(page.get_by_text("Stage 1 (bm25 recall)").first).to_be_visible(timeout=TIMEOUT_MS)
+    rows = _table(page, "stage1", 2, 4)
+    expect(page.locator("#stage1 [data-testid='cell-2-0']")).to_have_count(0)
+    # The note's words and the green triangle's file name; no other passage has the word.
+    found = {row[3] for row in rows}
+    assert NOTE in found and any("green-triangle.png" in text for text in found), rows

@@ -136,8 +136,9 @@ def _run_multimodal(args: argparse.Namespace, client, embedding_model: str,
     from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL, ImageError
 
     why = f"collection {args.collection!r} holds text and images ({embedding_model})"
-    if args.mode in ("bm25", "hybrid"):
-        raise AppError(f"{why}: it is searched by dense recall only, not --mode {args.mode}")
+    if args.mode == "bm25" and not (args.query and args.query.strip()):
+        raise AppError("--mode bm25 needs words to look for; an image alone is recalled by "
+                       "--mode dense or hybrid")
     reranker_model = reranker_model or DEFAULT_VL_RERANKER_MODEL
     if not is_vl_model(reranker_model):
         raise AppError(f"{why}, but the reranker {reranker_model} is not a Qwen3-VL reranker: "
@@ -148,13 +149,23 @@ def _run_multimodal(args: argparse.Namespace, client, embedding_model: str,
         if store.count() == 0:
             raise AppError(f"collection {store.name!r} is empty; add files with "
                            f"`qwen3-rag index PATH --collection {store.name}`")
-        with load_vl_reranker(args, reranker_model) as reranker:
-            try:
+        status = make_console(stderr=True)
+        mode, lexical = open_recall(
+            args, store, lambda line: status.print(line, highlight=False, soft_wrap=True))
+        try:
+            with load_vl_reranker(args, reranker_model) as reranker:
                 result = multimodal_search(store, embedder, reranker, query,
                                            label=query_label(args.query, args.image), k=args.k,
-                                           top_n=args.top_n, instruction=args.instruction)
-            except (ImageError, ValueError) as exc:
-                raise AppError(str(exc)) from exc
+                                           top_n=args.top_n, instruction=args.instruction,
+                                           mode=mode, lexical=lexical, rrf_k=args.rrf_k,
+                                           weights=args.weights)
+        except (ImageError, ValueError) as exc:
+            raise AppError(str(exc)) from exc
+        finally:
+            if lexical is not None:
+                lexical.close()
+        for note in result.notes:
+            status.print(note, highlight=False, soft_wrap=True)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -241,19 +241,26 @@ def _run_multimodal(args: argparse.Namespace, reader: CorpusReader, chunker: Chu
     with load_vl_embedder(args, str(args.embedding_model)) as embedder:
         store = open_store(args, args.collection, embedder, client=client)
         started = time.monotonic()
+        # BM25 over the passages' words (an image's are its file name), as for text.
+        lexical = LexicalStep(
+            args, lambda line: status.print(line, highlight=False, soft_wrap=True))
         try:
             store.require_settings(vector_settings(embedder.model, embedder.max_length))
             store.record_reranker(reranker_model)
+            target = lexical.start(store)
             with indexing_progress(status) as progress:
                 total = reader.total()
                 task = progress.add_task("indexing", total=total)
-                counts = index_records(reader, store, _image_embedder(embedder), chunker,
+                counts = index_records(reader, target, _image_embedder(embedder), chunker,
                                        batch_size=args.batch_size,
                                        on_records=lambda n: progress.advance(task, n),
                                        on_bad=on_bad)
                 progress.update(task, completed=total)
+            lexical_line = lexical.finish()
         except (CorpusError, ValueError, OSError) as exc:
             raise AppError(str(exc)) from exc
+        finally:
+            lexical.close()
         seconds = time.monotonic() - started
         skipped = [*reader.skipped, *bad_images]
         if skipped:
@@ -265,6 +272,7 @@ def _run_multimodal(args: argparse.Namespace, reader: CorpusReader, chunker: Chu
                      f"{counts.unchanged:,} already stored, {counts.removed:,} stale removed.\n"
                      f"Collection {store.name!r} (text and images) now holds "
                      f"{store.count():,} passages ({embedder.model} on {embedder.backend}; "
-                     f"`search` reranks with {reranker_model}; dense recall only, no BM25 "
-                     f"index).", highlight=False)
+                     f"`search` reranks with {reranker_model}).", highlight=False)
+        if lexical_line:
+            status.print(lexical_line, highlight=False, soft_wrap=True)
     return 0

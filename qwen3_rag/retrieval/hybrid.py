@@ -61,21 +61,22 @@ class HybridResult(TwoStageResult):
         return data
 
 
-def _dense(store: VectorStore, embedder: Any, query: str, k: int,
+def _dense(store: VectorStore, embedder: Any, query: Any, k: int,
            instruction: str | None) -> list[Hit]:
     vector = embedder.embed_queries([query], instruction=instruction)[0]
     return store.query(vector, k)
 
 
-def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
+def recall(mode: str, query: Any, k: int, *, store: VectorStore | None = None,
            embedder: Any = None, lexical: Any = None, rrf_k: float = DEFAULT_RRF_K,
-           weights: Sequence[float] = (1.0, 1.0),
-           instruction: str | None = None) -> tuple[list[FusedHit], list[str]]:
+           weights: Sequence[float] = (1.0, 1.0), instruction: str | None = None,
+           words: str | None = None) -> tuple[list[FusedHit], list[str]]:
     """Stage 1 in one of :data:`MODES`.
 
     Args:
         mode: ``dense``, ``bm25`` or ``hybrid``.
-        query: The search query.
+        query: The search query: text, or for a Qwen3-VL embedder any input it embeds (an
+            image, text and an image).
         k: Candidates returned (and taken from each list in ``hybrid``).
         store: The collection (``dense``, ``hybrid``).
         embedder: Its embedding model (``dense``, ``hybrid``).
@@ -84,6 +85,9 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
         rrf_k: The RRF constant.
         weights: Weights of the dense and the BM25 list in the fusion.
         instruction: Task instruction for the query embedding.
+        words: What BM25 searches for when ``query`` is not plain text (the words of a query
+            with an image; None or blank for an image alone); ``query`` itself when None and
+            ``query`` is a string.
 
     Returns:
         The candidates, best first, and one-line notes (a query BM25 cannot search, in
@@ -91,7 +95,7 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
 
     Raises:
         ValueError: An unknown mode (the message lists the valid ones), a missing part, or
-            in ``bm25`` mode a query of only stop words.
+            in ``bm25`` mode a query of only stop words or without words.
     """
     from qwen3_core.lexical import Candidate, EmptyLexicalQuery, fuse
 
@@ -103,13 +107,20 @@ def recall(mode: str, query: str, k: int, *, store: VectorStore | None = None,
         raise ValueError(f"{mode} recall needs the collection and its embedding model")
     if mode != "dense" and lexical is None:
         raise ValueError(f"{mode} recall needs the collection's lexical index")
+    if words is None and isinstance(query, str):
+        words = query
+    if mode == "bm25" and not (words and words.strip()):
+        raise ValueError("bm25 recall needs words to look for; an image alone is recalled "
+                         "by --mode dense or hybrid")
     notes: list[str] = []
     dense = _dense(store, embedder, query, k, instruction) \
         if mode != "bm25" and store is not None else []
     lexical_hits: list[Any] = []
-    if mode != "dense":
+    if mode != "dense" and not (words and words.strip()):
+        notes.append("the query has no words for BM25: hybrid recall used the dense list alone")
+    elif mode != "dense":
         try:
-            lexical_hits = lexical.search(query, k)
+            lexical_hits = lexical.search(words, k)
         except EmptyLexicalQuery as exc:
             if mode == "bm25":
                 raise

@@ -1,19 +1,25 @@
-"""Search a multimodal collection (text and images): Qwen3-VL dense recall, then reranking.
+"""Search a multimodal collection (text and images): Qwen3-VL recall, then reranking.
 
-The Qwen3-VL reranker reads each image hit's file (its path is ``metadata["image"]``).
+Recall is dense (the Qwen3-VL embedder's cosine), BM25 over the passages' words (an image
+passage's words are its file name) or both fused, as for text (:func:`.hybrid.recall`); BM25
+searches the query's words, so a query that is an image alone is recalled densely. The
+Qwen3-VL reranker reads each image hit's file (its path is ``metadata["image"]``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qwen3_rag.retrieval.hybrid import HybridResult
+from qwen3_core.lexical.fusion import DEFAULT_RRF_K
+from qwen3_rag.retrieval.hybrid import HybridResult, recall
 from qwen3_rag.retrieval.store import Hit, VectorStore
 from qwen3_rag.retrieval.two_stage import Reranked
 
-__all__ = ["IMAGE_KEY", "document_of", "multimodal_query", "multimodal_search", "query_label"]
+__all__ = ["IMAGE_KEY", "document_of", "multimodal_query", "multimodal_search", "query_label",
+           "query_words"]
 
 #: Metadata key of an image passage: the path of its file.
 IMAGE_KEY = "image"
@@ -47,10 +53,19 @@ def document_of(hit: Hit) -> Any:
     return {"image": Path(str(image))} if image else hit.text
 
 
+def query_words(query: Any) -> str | None:
+    """The words of a :func:`multimodal_query` (None for an image alone)."""
+    if isinstance(query, str):
+        return query
+    return query.get("text") if isinstance(query, dict) else None
+
+
 def multimodal_search(store: VectorStore, embedder: Any, reranker: Any, query: Any, *,
                       label: str, k: int = 20, top_n: int | None = 3,
-                      instruction: str | None = None) -> HybridResult:
-    """Recall ``k`` passages by cosine with a Qwen3-VL embedder, then rerank them.
+                      instruction: str | None = None, mode: str = "dense", lexical: Any = None,
+                      rrf_k: float = DEFAULT_RRF_K,
+                      weights: Sequence[float] = (1.0, 1.0)) -> HybridResult:
+    """Recall ``k`` passages with a Qwen3-VL embedder (and BM25), then rerank them.
 
     Args:
         store: The multimodal collection.
@@ -61,18 +76,22 @@ def multimodal_search(store: VectorStore, embedder: Any, reranker: Any, query: A
         k: Candidates taken from recall.
         top_n: Results kept after reranking (all when None).
         instruction: Task instruction for both models; their model cards' when None.
+        mode: ``dense``, ``bm25`` or ``hybrid`` (see :func:`.hybrid.recall`).
+        lexical: The collection's lexical index (``bm25``, ``hybrid``).
+        rrf_k: The RRF constant.
+        weights: Weights of the dense and the BM25 list in the fusion.
 
     Raises:
         qwen3_core.vision.ImageError: The query image, or a stored image file, cannot be read.
+        ValueError: As :func:`.hybrid.recall` (``bm25`` with an image alone among them).
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
     start = time.perf_counter()
-    vector = embedder.embed_queries([query], instruction=instruction)[0]
-    candidates = store.query(vector, k)
+    candidates, notes = recall(mode, query, k, store=store, embedder=embedder, lexical=lexical,
+                               rrf_k=rrf_k, weights=weights, instruction=instruction,
+                               words=query_words(query) or "")
     recalled = time.perf_counter()
     results = reranker.rerank(query, [document_of(hit) for hit in candidates], top_n=top_n,
                               instruction=instruction) if candidates else []
     reranked = tuple(Reranked(candidates[r.index], r.score, r.index + 1) for r in results)
     return HybridResult(label, tuple(candidates), reranked, recalled - start,
-                        time.perf_counter() - recalled, mode="dense")
+                        time.perf_counter() - recalled, mode=mode, notes=tuple(notes))

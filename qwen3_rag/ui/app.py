@@ -175,7 +175,8 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
         open_lexical: Returns the recall mode and lexical index of a store for a chosen mode
             (None: hybrid where the collection has a lexical index); without it, dense only.
         multimodal: ``reranker`` and ``embedder`` are Qwen3-VL models: the search tab takes an
-            image query too, recalls densely and shows image results as thumbnails.
+            image query too (BM25 reads the query's words; an image alone is recalled
+            densely) and shows image results as thumbnails.
 
     Returns:
         A ``gradio.Blocks``; call ``.launch()`` on it.
@@ -190,18 +191,26 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
         return rows, _chart(rows)
 
     def on_image_search(query: str, collection: str, k: float, top_n: float,
-                        image: str | None = None):
+                        mode: str = "auto", image: str | None = None):
         if embedder is None or open_collection is None:
             raise gr.Error("Search is off: start the page without --no-search.")
         from qwen3_core.vision import ImageError
 
+        lexical = None
         try:
             store = open_collection(collection.strip())
+            chosen = None if mode == "auto" else mode
+            if open_lexical is not None:
+                chosen, lexical = open_lexical(store, chosen)
             result = multimodal_search(store, embedder, reranker, multimodal_query(query, image),
                                        label=query_label(query, image), k=int(k),
-                                       top_n=int(top_n))
+                                       top_n=int(top_n), mode=chosen or "dense",
+                                       lexical=lexical)
         except (AppError, ImageError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
+        finally:
+            if lexical is not None:
+                lexical.close()
         return (*_search_rows(result), _gallery_html(image_thumbnails(result)))
 
     def on_search(query: str, collection: str, k: float, top_n: float, mode: str = "auto"):
@@ -254,14 +263,13 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
                 k = gr.Number(label="k (stage 1)", value=20, precision=0, minimum=1, elem_id="k")
                 top_n = gr.Number(label="top n (stage 2)", value=5, precision=0, minimum=1,
                                   elem_id="top-n")
+                recall_mode = gr.Radio(["auto", *MODES], value="auto", label="recall",
+                                       info="auto: hybrid where a lexical index exists",
+                                       elem_id="recall-mode")
                 if multimodal:
                     image_query = gr.Image(label="Image query (optional)", type="filepath",
                                            sources=["upload"], height=140,
                                            elem_id="search-image")
-                else:
-                    recall_mode = gr.Radio(["auto", *MODES], value="auto", label="recall",
-                                           info="auto: hybrid where a lexical index exists",
-                                           elem_id="recall-mode")
             search_button = gr.Button("Search", variant="primary", elem_id="search")
             timing = gr.Markdown()
             if multimodal:
@@ -274,7 +282,7 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
                                       interactive=False, wrap=True, elem_id="stage2",
                                       column_widths=["7%", "13%", "10%", "12%", "16%", "42%"])
             if multimodal:
-                image_inputs = [search_query, collection, k, top_n, image_query]
+                image_inputs = [search_query, collection, k, top_n, recall_mode, image_query]
                 image_outputs = [stage1, stage2, timing, gallery]
                 search_button.click(on_image_search, image_inputs, image_outputs)
                 search_query.submit(on_image_search, image_inputs, image_outputs)
@@ -323,14 +331,8 @@ def run(args: argparse.Namespace) -> int:
             assert embedder is not None  # build_app searches only with an embedder
             return open_store(args, name, embedder, create=False)
 
-        def lexical(found: VectorStore, mode: str | None) -> tuple[str, Any]:
-            from qwen3_rag.common.recall_options import open_recall
-
-            chosen = argparse.Namespace(**{**vars(args), "mode": mode or args.mode})
-            return open_recall(chosen, found, lambda line: None)  # the page shows the mode
-
         try:
-            app = build_app(reranker, embedder, store, open_lexical=lexical)
+            app = build_app(reranker, embedder, store, open_lexical=_lexical_opener(args))
             app.launch(server_name=args.host, server_port=args.port)
         finally:
             if embedder is not None:
@@ -338,14 +340,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lexical_opener(args: argparse.Namespace) -> Callable[[VectorStore, str | None],
+                                                          tuple[str, Any]]:
+    """``build_app``'s ``open_lexical``: the page's recall choice, else ``--mode``."""
+    from qwen3_rag.common.recall_options import open_recall
+
+    def lexical(found: VectorStore, mode: str | None) -> tuple[str, Any]:
+        chosen = argparse.Namespace(**{**vars(args), "mode": mode or args.mode})
+        return open_recall(chosen, found, lambda line: None)  # the page shows the mode
+
+    return lexical
+
+
 def _run_multimodal(args: argparse.Namespace) -> int:
     """The page with the Qwen3-VL models: text and image queries, image results as thumbnails."""
     from qwen3_core.vision import DEFAULT_VL_RERANKER_MODEL
 
     why = f"--embedding-model {args.embedding_model} is a Qwen3-VL model"
-    if args.mode in ("bm25", "hybrid"):
-        raise AppError(f"{why}: its collections are searched by dense recall only, not "
-                       f"--mode {args.mode}")
     reranker_model = args.reranker_model or DEFAULT_VL_RERANKER_MODEL
     if not is_vl_model(reranker_model):
         raise AppError(f"{why}, but --reranker-model {reranker_model} is not a Qwen3-VL "
@@ -358,7 +369,8 @@ def _run_multimodal(args: argparse.Namespace) -> int:
             return open_store(args, name, embedder, create=False)
 
         try:
-            app = build_app(reranker, embedder, store, multimodal=True)
+            app = build_app(reranker, embedder, store, open_lexical=_lexical_opener(args),
+                            multimodal=True)
             app.launch(server_name=args.host, server_port=args.port)
         finally:
             if embedder is not None:
