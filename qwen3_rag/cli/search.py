@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 from qwen3_rag.common.loading import (
     AppError,
@@ -104,25 +106,38 @@ def run(args: argparse.Namespace) -> int:
                        f"Qwen/Qwen3-VL-Embedding-2B`)")
     with load_embedder(args, embedding_model) as embedder:
         store = open_store(args, args.collection, embedder, create=False, client=client)
-        if store.count() == 0:
-            raise AppError(f"collection {store.name!r} is empty; add files with "
-                           f"`qwen3-rag index PATH --collection {store.name}`")
-        status = make_console(stderr=True)
-        mode, lexical = open_recall(
-            args, store, lambda line: status.print(line, highlight=False, soft_wrap=True))
-        try:
-            with load_reranker(args, reranker_model) as reranker:
-                result = search(mode, args.query, reranker=reranker, k=args.k, top_n=args.top_n,
-                                store=store, embedder=embedder, lexical=lexical,
-                                rrf_k=args.rrf_k, weights=args.weights,
-                                instruction=args.instruction)
-        except ValueError as exc:  # a query BM25 cannot search (--mode bm25)
-            raise AppError(str(exc)) from exc
-        finally:
-            if lexical is not None:
-                lexical.close()
-        for note in result.notes:
-            status.print(note, highlight=False, soft_wrap=True)
+        return _recall_rerank_show(
+            args, store, lambda: load_reranker(args, reranker_model),
+            lambda reranker, mode, lexical: search(
+                mode, args.query, reranker=reranker, k=args.k, top_n=args.top_n, store=store,
+                embedder=embedder, lexical=lexical, rrf_k=args.rrf_k, weights=args.weights,
+                instruction=args.instruction))
+
+
+def _recall_rerank_show(args: argparse.Namespace, store, open_reranker: Callable[[], Any],
+                        two_stages: Callable[[Any, str, Any], Any],
+                        errors: tuple[type[Exception], ...] = (ValueError,)) -> int:
+    """Both stages in the collection's recall mode (``--mode``), its notes said, then shown.
+
+    ``two_stages(reranker, mode, lexical)`` searches; ``errors`` (a query BM25 cannot search,
+    an unreadable image) end the command in one line.
+    """
+    if store.count() == 0:
+        raise AppError(f"collection {store.name!r} is empty; add files with "
+                       f"`qwen3-rag index PATH --collection {store.name}`")
+    status = make_console(stderr=True)
+    mode, lexical = open_recall(
+        args, store, lambda line: status.print(line, highlight=False, soft_wrap=True))
+    try:
+        with open_reranker() as reranker:
+            result = two_stages(reranker, mode, lexical)
+    except errors as exc:
+        raise AppError(str(exc)) from exc
+    finally:
+        if lexical is not None:
+            lexical.close()
+    for note in result.notes:
+        status.print(note, highlight=False, soft_wrap=True)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -146,28 +161,10 @@ def _run_multimodal(args: argparse.Namespace, client, embedding_model: str,
     query = multimodal_query(args.query, args.image)
     with load_vl_embedder(args, embedding_model) as embedder:
         store = open_store(args, args.collection, embedder, create=False, client=client)
-        if store.count() == 0:
-            raise AppError(f"collection {store.name!r} is empty; add files with "
-                           f"`qwen3-rag index PATH --collection {store.name}`")
-        status = make_console(stderr=True)
-        mode, lexical = open_recall(
-            args, store, lambda line: status.print(line, highlight=False, soft_wrap=True))
-        try:
-            with load_vl_reranker(args, reranker_model) as reranker:
-                result = multimodal_search(store, embedder, reranker, query,
-                                           label=query_label(args.query, args.image), k=args.k,
-                                           top_n=args.top_n, instruction=args.instruction,
-                                           mode=mode, lexical=lexical, rrf_k=args.rrf_k,
-                                           weights=args.weights)
-        except (ImageError, ValueError) as exc:
-            raise AppError(str(exc)) from exc
-        finally:
-            if lexical is not None:
-                lexical.close()
-        for note in result.notes:
-            status.print(note, highlight=False, soft_wrap=True)
-    if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-    else:
-        make_console().print(results_table(result))
-    return 0
+        return _recall_rerank_show(
+            args, store, lambda: load_vl_reranker(args, reranker_model),
+            lambda reranker, mode, lexical: multimodal_search(
+                store, embedder, reranker, query, label=query_label(args.query, args.image),
+                k=args.k, top_n=args.top_n, instruction=args.instruction, mode=mode,
+                lexical=lexical, rrf_k=args.rrf_k, weights=args.weights),
+            errors=(ImageError, ValueError))
