@@ -241,3 +241,54 @@ def test_chroma_images_and_texts_retrieved_then_reranked(embeddings, reranker, v
     _close([doc.metadata["relevance_score"] for doc in best], [scores[k] for k in expected])
     # What came back of the store is the store's, unscored.
     assert all("relevance_score" not in doc.metadata for doc in retriever.invoke(QUERY))
+
+
+# -- hybrid recall over a collection `qwen3-rag index` built ------------------------------------
+
+
+def test_hybrid_retriever_and_reranker_over_images_and_text(vl_models, images, embeddings,
+                                                            reranker, tmp_path):
+    from langchain_qwen3 import Qwen3HybridRetriever
+    from qwen3_rag.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, path in images.items():
+        (corpus / f"{name}-square.png").write_bytes(open(path, "rb").read())
+    (corpus / "notes.txt").write_text(TEXTS[0], encoding="utf-8")
+    chroma = tmp_path / "chroma"
+    assert main(["index", str(corpus), "--chroma-dir", str(chroma), "--collection", "pics",
+                 "--embedding-model", str(vl_models.embedding), "--reranker-model",
+                 str(vl_models.reranker), "--backend", "transformers", "--dtype",
+                 "float32"]) == 0
+    documents = {str((corpus / f"{name}-square.png").resolve()):
+                 {"image": corpus / f"{name}-square.png"} for name in images}
+    documents[TEXTS[0]] = {"text": TEXTS[0]}
+
+    def key(document: Document) -> str:
+        return document.metadata.get("image", document.page_content)
+
+    query = "red"  # in the note's words and in one file name
+    bm25 = Qwen3HybridRetriever.from_persisted(collection_name="pics", chroma_dir=chroma,
+                                               mode="bm25", k=4).invoke(query)
+    assert {key(d) for d in bm25} == {TEXTS[0], str((corpus / "red-square.png").resolve())}
+    query_vector = reference.vl_embed_query(vl_models.embedding, text=query)
+    cosines = {k: float(query_vector @ reference.vl_embed(vl_models.embedding, **v))
+               for k, v in documents.items()}
+    dense_order = sorted(cosines, key=lambda k: -cosines[k])
+    bm25_order = [key(d) for d in bm25]
+    fused = {k: sum(1 / (60 + order.index(k) + 1) for order in (dense_order, bm25_order)
+                    if k in order) for k in documents}
+
+    found = Qwen3HybridRetriever.from_persisted(collection_name="pics", chroma_dir=chroma,
+                                                embeddings=embeddings, k=4).invoke(query)
+    assert [key(d) for d in found] == sorted(fused, key=lambda k: -fused[k])
+    for document in found:
+        assert document.metadata["rrf_score"] == pytest.approx(fused[key(document)])
+        assert document.metadata["cosine"] == pytest.approx(cosines[key(document)], abs=1e-4)
+    # The Qwen3-VL reranker reads each image hit's file from its metadata, beside its
+    # page_content (here the file name, the words `index` gave the image).
+    for document in reranker.compress_documents(found, query):
+        content = {**documents[key(document)], "text": document.page_content}
+        assert document.metadata["relevance_score"] == pytest.approx(
+            reference.vl_rerank_score(vl_models.reranker, {"text": query}, content), abs=1e-4)
