@@ -42,7 +42,8 @@ from qwen3_core.urls import normalise_base_urls
 if TYPE_CHECKING:
     from qwen3_core.spec import EngineSpec
 
-__all__ = ["HttpEngine", "ServerError", "batches", "normalise_base_urls", "start_engine"]
+__all__ = ["HttpEngine", "ServerError", "answer_items", "batches", "decode_vector",
+           "normalise_base_urls", "start_engine"]
 
 logger = logging.getLogger("qwen3_core")
 
@@ -260,11 +261,11 @@ class HttpEngine:
         )
 
     def _post(self, ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
-        return _items(self.post(self._payload(ids)))
+        return answer_items(self.post(self._payload(ids)))
 
     async def _apost(self, client: httpx.AsyncClient,
                      ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
-        return _items(await self.apost(self._payload(ids), client))
+        return answer_items(await self.apost(self._payload(ids), client))
 
     def post(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The JSON answer to ``payload`` from the first server that gives one.
@@ -364,7 +365,7 @@ class HttpEngine:
     def _embeddings(self, items: list[dict[str, Any]]) -> np.ndarray:
         if not items:
             return np.zeros((0, self.info.hidden_size), dtype=np.float32)
-        rows = [_vector(item["embedding"]) for item in items]
+        rows = [decode_vector(item["embedding"]) for item in items]
         if any(row.shape != (self.info.hidden_size,) for row in rows):
             raise ServerError(
                 f"the server at {', '.join(self.base_urls)} returned embeddings of "
@@ -389,11 +390,12 @@ def start_engine(spec: EngineSpec, info: ModelInfo, prompts: object) -> HttpEngi
     return HttpEngine(spec, info)
 
 
-def _items(answer: dict[str, Any]) -> list[dict[str, Any]]:
+def answer_items(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """An answer's ``data`` items in input order (by their ``index``)."""
     return sorted(answer["data"], key=lambda item: item["index"])
 
 
-def _vector(embedding: str | list[float]) -> np.ndarray:
+def decode_vector(embedding: str | list[float]) -> np.ndarray:
     """One embedding as sent: base64 little-endian float32, or a JSON list from older servers."""
     if isinstance(embedding, str):
         return np.frombuffer(base64.b64decode(embedding), dtype="<f4")

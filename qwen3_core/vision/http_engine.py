@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qwen3_core.engines.http_backend import HttpEngine, ServerError
+from qwen3_core.engines.http_backend import (
+    HttpEngine,
+    ServerError,
+    answer_items,
+    decode_vector,
+)
 from qwen3_core.vision.prompts import PreparedContent, VisionPrompt
 
 if TYPE_CHECKING:
@@ -106,8 +111,7 @@ class VisionHttpEngine:
                                                                                     chunk.stop],
                                           "instruction": instruction,
                                           "encoding_format": "base64"})
-                rows = [np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
-                        for item in sorted(answer["data"], key=lambda item: item["index"])]
+                rows = [decode_vector(item["embedding"]) for item in answer_items(answer)]
                 if len(rows) != len(chunk) or any(r.shape != out.shape[1:] for r in rows):
                     raise ServerError(f"{', '.join(self._http.base_urls)} answered with other "
                                       f"vectors than {self._info.name}'s: check that it serves "

@@ -109,14 +109,15 @@ def recall(mode: str, query: Any, k: int, *, store: VectorStore | None = None,
         raise ValueError(f"{mode} recall needs the collection's lexical index")
     if words is None and isinstance(query, str):
         words = query
-    if mode == "bm25" and not (words and words.strip()):
+    has_words = bool(words and words.strip())
+    if mode == "bm25" and not has_words:
         raise ValueError("bm25 recall needs words to look for; an image alone is recalled "
                          "by --mode dense or hybrid")
     notes: list[str] = []
     dense = _dense(store, embedder, query, k, instruction) \
         if mode != "bm25" and store is not None else []
     lexical_hits: list[Any] = []
-    if mode != "dense" and not (words and words.strip()):
+    if mode == "hybrid" and not has_words:
         notes.append("the query has no words for BM25: hybrid recall used the dense list alone")
     elif mode != "dense":
         try:

@@ -88,7 +88,7 @@ def multimodal_search(store: VectorStore, embedder: Any, reranker: Any, query: A
     start = time.perf_counter()
     candidates, notes = recall(mode, query, k, store=store, embedder=embedder, lexical=lexical,
                                rrf_k=rrf_k, weights=weights, instruction=instruction,
-                               words=query_words(query) or "")
+                               words=query_words(query))
     recalled = time.perf_counter()
     results = reranker.rerank(query, [document_of(hit) for hit in candidates], top_n=top_n,
                               instruction=instruction) if candidates else []

@@ -190,45 +190,38 @@ def build_app(reranker: Qwen3Reranker, embedder: Qwen3Embedder | None = None,
             raise gr.Error(str(exc)) from exc
         return rows, _chart(rows)
 
-    def on_image_search(query: str, collection: str, k: float, top_n: float,
-                        mode: str = "auto", image: str | None = None):
+    def searched(collection: str, mode: str, two_stages: Callable[..., Any],
+                 errors: tuple[type[Exception], ...] = (AppError, ValueError)):
+        """``two_stages(store, mode, lexical)`` in the chosen recall mode, errors on the page."""
         if embedder is None or open_collection is None:
             raise gr.Error("Search is off: start the page without --no-search.")
-        from qwen3_core.vision import ImageError
-
         lexical = None
         try:
             store = open_collection(collection.strip())
             chosen = None if mode == "auto" else mode
             if open_lexical is not None:
                 chosen, lexical = open_lexical(store, chosen)
-            result = multimodal_search(store, embedder, reranker, multimodal_query(query, image),
-                                       label=query_label(query, image), k=int(k),
-                                       top_n=int(top_n), mode=chosen or "dense",
-                                       lexical=lexical)
-        except (AppError, ImageError, ValueError) as exc:
+            return two_stages(store, chosen or "dense", lexical)
+        except errors as exc:
             raise gr.Error(str(exc)) from exc
         finally:
             if lexical is not None:
                 lexical.close()
+
+    def on_image_search(query: str, collection: str, k: float, top_n: float,
+                        mode: str = "auto", image: str | None = None):
+        from qwen3_core.vision import ImageError
+
+        result = searched(collection, mode, lambda store, chosen, lexical: multimodal_search(
+            store, embedder, reranker, multimodal_query(query, image),
+            label=query_label(query, image), k=int(k), top_n=int(top_n), mode=chosen,
+            lexical=lexical), errors=(AppError, ImageError, ValueError))
         return (*_search_rows(result), _gallery_html(image_thumbnails(result)))
 
     def on_search(query: str, collection: str, k: float, top_n: float, mode: str = "auto"):
-        if embedder is None or open_collection is None:
-            raise gr.Error("Search is off: start the page without --no-search.")
-        lexical = None
-        try:
-            store = open_collection(collection.strip())
-            chosen = None if mode == "auto" else mode
-            if open_lexical is not None:
-                chosen, lexical = open_lexical(store, chosen)
-            result = search(chosen or "dense", query, reranker=reranker, k=int(k),
-                            top_n=int(top_n), store=store, embedder=embedder, lexical=lexical)
-        except (AppError, ValueError) as exc:
-            raise gr.Error(str(exc)) from exc
-        finally:
-            if lexical is not None:
-                lexical.close()
+        result = searched(collection, mode, lambda store, chosen, lexical: search(
+            chosen, query, reranker=reranker, k=int(k), top_n=int(top_n), store=store,
+            embedder=embedder, lexical=lexical))
         return _search_rows(result)
 
     with gr.Blocks(title="qwen3-rag") as app:
